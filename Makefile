@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo`, then `make test`.
+# Everything goes into .venv, pinned by constraints.txt (torch 2.13.0 CPU build).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first and alone, pinned: a bare `torch` requirement would pull CUDA wheels.
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/approxmlp demo --out demo-out
+
+# The whole suite, including real Verilator simulations and Yosys synthesis.
+test: $(STAMP)
+	$(PY) -m pytest -m "sim or synth or slow or not (sim or synth or slow)" -q
+
+# Unit tests only (seconds).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m flows.bench
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

