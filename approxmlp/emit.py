@@ -173,7 +173,7 @@ class _Emitter:
     def declare(self, sig: _Sig, expr: str, comment: str = "", signed: bool = False) -> None:
         """Declare a wire; the lint wrapper is decided at the end, once usage is known."""
         sgn = "signed " if signed else ""
-        rng = f"[{sig.width - 1}:0] " if sig.width > 1 else ""
+        rng = f"[{sig.width - 1}:0] "  # also for 1 bit, so that x[0] is legal
         text = f"wire {sgn}{rng}{sig.name} = {expr};"
         if comment:
             text += f"  // {comment}"
@@ -269,7 +269,7 @@ class _Emitter:
         sig = _Sig(f"{name}_p{p.index}", width)
         expr = _product_expr(opx, opw, mag, width)
         note = f"{op.name} * {mag}" + (f" (w = {p.weight})" if p.weight < 0 else "")
-        if a_mask is not None:
+        if a_mask is not None and opw > 0 and any(not (a_mask >> b & 1) for b in range(op.width)):
             note += f", operand bits {{{','.join(str(b) for b in range(op.width) if a_mask >> b & 1)}}}"
         if p.trunc:
             sig = self.truncated(sig, expr, p.trunc, note)

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny IRs and the location of ../shared (reference data, read-only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from approxmlp.ir import Layer, MLP, NeuronApprox
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SPLITS = SHARED / "datasets" / "splits"
+PDK = SHARED / "pdk"
+
+#: The literature's topologies for the reference splits (inputs-hidden-classes).
+REFERENCE_TOPOLOGIES = {"Breast_Cancer": (3,), "Cardio": (3,), "Pendigits": (5,), "RedWine": (2,), "WhiteWine": (4,)}
+
+
+def needs_shared(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"reference data {path} not present")
+
+
+def tiny_mlp() -> MLP:
+    """3 inputs (4-bit) -> 2 QReLU neurons -> 2 classes; hand-checkable."""
+    return MLP(n_inputs=3, input_bits=4, name="tiny", layers=(
+        Layer(weights=((3, -2, 0), (1, 1, 1)), biases=(4, -3), shift=1, activation="qrelu", act_bits=4),
+        Layer(weights=((2, -1), (-1, 3)), biases=(0, 1), shift=0, activation="linear"),
+    ))
+
+
+def tiny_approx_mlp() -> MLP:
+    """The same with every approximation knob in use."""
+    l0, l1 = tiny_mlp().layers
+    return MLP(n_inputs=3, input_bits=4, name="tiny_approx", layers=(
+        Layer(weights=l0.weights, biases=l0.biases, shift=1, act_bits=4,
+              approx=(NeuronApprox(input_masks=(0b1010, 0b1111, 0)), NeuronApprox(product_trunc=1, act_trunc=1))),
+        Layer(weights=l1.weights, biases=l1.biases, activation="linear",
+              approx=(NeuronApprox(cmp_drop=1), NeuronApprox())),
+    ))
+
+
+@pytest.fixture
+def tiny() -> MLP:
+    return tiny_mlp()
+
+
+@pytest.fixture
+def tiny_approx() -> MLP:
+    return tiny_approx_mlp()

@@ -1,0 +1,66 @@
+"""Hypothesis strategies: random but valid IRs, with weights at the extremes and zero,
+every approximation knob, and input batches that include the corner values."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from approxmlp.ir import Layer, MLP, NeuronApprox
+
+
+@st.composite
+def weights(draw, bits: int):
+    top = (1 << (bits - 1)) - 1
+    return draw(st.one_of(st.just(0), st.just(top), st.just(-top - 1), st.just(1), st.just(-1),
+                          st.integers(-top - 1, top)))
+
+
+@st.composite
+def mlps(draw, approx: bool = True, max_inputs: int = 6, max_depth: int = 3):
+    n_in = draw(st.integers(1, max_inputs))
+    in_bits = draw(st.integers(1, 8))
+    depth = draw(st.integers(1, max_depth))
+    sizes = [draw(st.integers(1, 5)) for _ in range(depth - 1)] + [draw(st.integers(2, 5))]
+    layers, fan, op_bits = [], n_in, in_bits
+    for li, n in enumerate(sizes):
+        last = li == depth - 1
+        wbits = draw(st.integers(2, 10))
+        act = "linear" if last and draw(st.booleans()) else "qrelu"
+        act_bits = draw(st.integers(1, 10))
+        W = [[draw(weights(wbits)) for _ in range(fan)] for _ in range(n)]
+        bias_span = 1 << (wbits + op_bits)
+        b = [draw(st.integers(-bias_span, bias_span)) for _ in range(n)]
+        recs = []
+        for _ in range(n):
+            if not approx or not draw(st.booleans()):
+                recs.append(NeuronApprox())
+                continue
+            masks = (tuple(draw(st.integers(0, (1 << op_bits) - 1)) for _ in range(fan))
+                     if draw(st.booleans()) else None)
+            recs.append(NeuronApprox(
+                input_masks=masks,
+                product_trunc=draw(st.integers(0, 4)),
+                act_trunc=draw(st.integers(0, act_bits - 1)) if act == "qrelu" else 0,
+                cmp_drop=draw(st.integers(0, 6)) if last else 0))
+        layers.append(Layer(weights=W, biases=b, shift=draw(st.integers(0, 8)), activation=act,
+                            act_bits=act_bits, approx=tuple(recs)))
+        fan, op_bits = n, act_bits
+    return MLP(n_inputs=n_in, input_bits=in_bits, layers=tuple(layers))
+
+
+@st.composite
+def inputs_for(draw, mlp: MLP, n: int = 64):
+    top = (1 << mlp.input_bits) - 1
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, top + 1, size=(n, mlp.n_inputs))
+    X[0, :] = 0
+    X[1, :] = top
+    return X
+
+
+@st.composite
+def mlps_with_inputs(draw, approx: bool = True, n: int = 64):
+    mlp = draw(mlps(approx=approx))
+    return mlp, draw(inputs_for(mlp, n))
