@@ -38,7 +38,10 @@ class Verilator:
         """Environment with ``VERILATOR_ROOT`` set and ``bin/`` first on PATH (the cocotb
         runner looks Verilator up on PATH)."""
         env = dict(os.environ if base is None else base)
-        env["PATH"] = str(self.executable.parent) + os.pathsep + env.get("PATH", "")
+        path = env.get("PATH", "")
+        bindir = str(self.executable.parent)
+        if path.split(os.pathsep)[0] != bindir:
+            env["PATH"] = bindir + os.pathsep + path
         if self.root is not None:
             env["VERILATOR_ROOT"] = str(self.root)
         return env
