@@ -183,9 +183,7 @@ class Layer:
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"weights": [list(r) for r in self.weights], "biases": list(self.biases),
-                             "shift": self.shift, "activation": self.activation}
-        if self.activation == "qrelu":
-            d["act_bits"] = self.act_bits
+                             "shift": self.shift, "activation": self.activation, "act_bits": self.act_bits}
         if any(not a.is_exact for a in self.approx):
             d["approx"] = [a.to_json() for a in self.approx]
         return d
