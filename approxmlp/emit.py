@@ -209,7 +209,7 @@ class _Emitter:
         return self.finish(cls)
 
     def neuron(self, li: int, j: int, operands: list[_Sig], last: bool):
-        mlp, layer = self.mlp, self.mlp.layers[li]
+        layer = self.mlp.layers[li]
         r: NeuronRange = self.ranges[li][j]
         a = layer.approx[j]
         name = f"l{li}_n{j}"
@@ -481,8 +481,8 @@ class _Emitter:
             f"// Topology  : {mlp.topology_str}  (inputs-hidden...-classes)",
             f"// Inputs    : {mlp.input_bits}-bit unsigned; weights |w| <= {wmax} "
             f"({signed_width(-wmax, wmax)}-bit signed); QReLU {'/'.join(map(str, acts)) or '-'}-bit",
-            f"// Arithmetic: constant multipliers as CSD shifts and adds; positive and negative",
-            f"//             products summed apart and subtracted once; ties in argmax -> lower index",
+            "// Arithmetic: constant multipliers as CSD shifts and adds; positive and negative",
+            "//             products summed apart and subtracted once; ties in argmax -> lower index",
             f"// Design    : {'exact' if mlp.is_exact else 'approximate'}, "
             f"{'registered output (1 cycle latency)' if self.registered else 'combinational'}",
         ]

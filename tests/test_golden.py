@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from approxmlp.golden import evaluate
 from approxmlp.ir import MLP
