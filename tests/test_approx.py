@@ -55,3 +55,45 @@ def test_population_equals_golden(data):
 def test_individual_roundtrip(tiny_approx):
     pop = Population.from_mlp(tiny_approx, 3)
     assert pop.individual(2) == tiny_approx
+
+
+def _search_setup():
+    from approxmlp.cost import CostModel
+    from approxmlp.data import InputQuantizer, load_dataset
+    from approxmlp.floatnet import train_float
+    from approxmlp.quantize import FloatMLP, quantize_ptq
+
+    d = load_dataset("wine")
+    net = train_float(d.X_train, d.y_train, (4,), d.n_classes, epochs=150)
+    fm = FloatMLP.from_state_dict(net.state_dict())
+    q = InputQuantizer.fit(d.X_train, 4)
+    ir = quantize_ptq(fm, q, q(d.X_train))
+    cost = CostModel("printed", area=(10.0, 1.0, 2.0, 3.0), power=(0.0, 0.001, 0.001, 0.001))
+    return ir, q(d.X_train), d.y_train, cost
+
+
+def test_search_is_deterministic_and_resumes_to_the_same_front(tmp_path):
+    from approxmlp.search import SearchConfig, run_search
+
+    ir, X, y, cost = _search_setup()
+    cfg = SearchConfig(population=24, generations=8, seed=3)
+    full = run_search(ir, X, y, cost, cfg)
+    again = run_search(ir, X, y, cost, cfg)
+    assert full.front.acc.tolist() == again.front.acc.tolist()
+    assert full.front.area.tolist() == again.front.area.tolist()
+    # "Kill" after 3 generations, then resume from the checkpoint.
+    ck = tmp_path / "ck.npz"
+    try:
+        def stop(gen, _):
+            if gen == 3:
+                raise KeyboardInterrupt
+        run_search(ir, X, y, cost, cfg, checkpoint=ck, progress=stop)
+    except KeyboardInterrupt:
+        pass
+    resumed = run_search(ir, X, y, cost, cfg, checkpoint=ck, resume=True)
+    assert resumed.front.acc.tolist() == full.front.acc.tolist()
+    assert resumed.front.area.tolist() == full.front.area.tolist()
+    for i in range(full.front.pop.size):
+        assert resumed.front.pop.individual(i) == full.front.pop.individual(i)
+    # every front point respects the accuracy-loss constraint on the training data
+    assert (full.front.acc >= full.seed_accuracy - cfg.max_loss - 1e-12).all()

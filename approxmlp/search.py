@@ -1,0 +1,304 @@
+"""Genetic training with hardware approximations in the loop (NSGA-II, after DATE'24).
+
+Every gene is a hardware choice (see :mod:`approxmlp.approx`): the constant of each
+multiplier (from the allowed value set), each connection's operand bit mask, each
+neuron's product and activation truncation, each class's argmax compare bits. The two
+objectives are training accuracy (up) and estimated area (down); the accuracy loss
+against the seed model and an optional power budget are constraints: an infeasible
+candidate is dominated by every feasible one.
+
+The search is composed in one place (:func:`run_search`) from small pure operators that
+take an explicit ``numpy.random.Generator``; nothing touches the global ``random``
+module, so a run is a function of its seed. DEAP supplies the non-dominated sorting and
+crowding selection (``tools.selNSGA2``). A checkpoint (plain ``.npz``, no pickle) is
+written atomically after every generation, so a killed run resumes where it stopped and
+reaches the same front as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from deap import base as deap_base, tools
+
+from .approx import Population, allowed_weights, evaluate_population, project_weights
+from .cost import CostModel, features
+from .errors import ApproxMLPError
+
+CHECKPOINT_FORMAT = "approxmlp-search/1"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    population: int = 64
+    generations: int = 40
+    multipliers: str = "pow2"       # value set of the constant multipliers
+    weight_bits: int = 8
+    max_loss: float = 0.05          # on training accuracy, against the seed model
+    max_power_mw: float | None = None
+    seed: int = 0
+    p_weight: float = 0.04          # per-gene mutation probabilities
+    p_mask: float = 0.04
+    p_trunc: float = 0.05
+    p_crossover: float = 0.7
+
+
+class _Fitness(deap_base.Fitness):
+    weights = (1.0, -1.0)  # accuracy up, area down
+
+
+class _Individual:
+    """What DEAP's selection needs: a fitness; the genes stay in the Population arrays."""
+
+    __slots__ = ("index", "fitness")
+
+    def __init__(self, index: int, acc: float, area: float):
+        self.index = index
+        self.fitness = _Fitness((acc, area))
+
+
+@dataclass
+class Scored:
+    """A population with its objectives."""
+
+    pop: Population
+    acc: np.ndarray           # training accuracy
+    area: np.ndarray          # estimated area (µm²)
+    power: np.ndarray         # estimated static power (mW)
+    feasible: np.ndarray
+
+
+@dataclass
+class SearchResult:
+    front: Scored                      # feasible non-dominated individuals, by area
+    history: list[dict] = field(default_factory=list)
+    seed_accuracy: float = 0.0
+    evaluations: int = 0
+
+
+Evaluator = Callable[[Population], tuple[np.ndarray, np.ndarray]]
+
+
+def make_evaluator(X: np.ndarray, y: np.ndarray, cost: CostModel, mapper=map) -> Evaluator:
+    """Accuracy and cost features of every individual; ``mapper`` may be a pool's or a
+    Dask client's ``map`` (over chunks of the population)."""
+
+    def evaluate(pop: Population) -> tuple[np.ndarray, np.ndarray]:
+        chunks = _chunks(pop)
+        parts = list(mapper(_evaluate_chunk, [(c, X, y) for c in chunks]))
+        acc = np.concatenate([p[0] for p in parts])
+        feats = np.vstack([p[1] for p in parts])
+        return acc, feats
+
+    return evaluate
+
+
+def _chunks(pop: Population, n: int = 4) -> list[Population]:
+    idx = np.array_split(np.arange(pop.size), min(n, pop.size))
+    return [pop.take(i) for i in idx if len(i)]
+
+
+def _evaluate_chunk(args) -> tuple[np.ndarray, np.ndarray]:
+    pop, X, y = args
+    classes = evaluate_population(pop, X)
+    acc = (classes == y[None, :]).mean(axis=1)
+    feats = np.vstack([features(pop.individual(i)) for i in range(pop.size)])
+    return acc, feats
+
+
+# -- operators ------------------------------------------------------------------------
+def seed_population(base, cfg: SearchConfig, rng: np.random.Generator) -> Population:
+    """The seed model (weights projected onto the allowed set) plus mutants of it, from
+    gentle to strong, so the first front already spans accuracy and area."""
+    allowed = allowed_weights(cfg.weight_bits, cfg.multipliers)
+    pop = Population.from_mlp(base, cfg.population)
+    for li in range(len(pop.weights)):
+        pop.weights[li] = project_weights(pop.weights[li], allowed)
+    strength = np.linspace(0.0, 6.0, cfg.population)
+    for i in range(1, cfg.population):
+        mutate_one(pop, i, cfg, rng, allowed, scale=strength[i])
+    return pop
+
+
+def mutate_one(pop: Population, i: int, cfg: SearchConfig, rng: np.random.Generator,
+               allowed: np.ndarray, scale: float = 1.0) -> None:
+    """Mutate individual ``i`` in place."""
+    base = pop.base
+    for li, layer in enumerate(base.layers):
+        W, M = pop.weights[li][i], pop.masks[li][i]
+        bits = base.operand_bits(li)
+        hit = rng.random(W.shape) < min(1.0, cfg.p_weight * scale)
+        if hit.any():
+            pos = np.searchsorted(allowed, W[hit])
+            step = rng.choice([-1, 1], size=pos.shape)
+            zero = rng.random(pos.shape) < 0.3
+            new = allowed[np.clip(pos + step, 0, len(allowed) - 1)]
+            W[hit] = np.where(zero, 0, new)
+        hit = rng.random(M.shape) < min(1.0, cfg.p_mask * scale)
+        if hit.any():
+            # flip one bit, low bits more often: they cost adders and matter least
+            weights = 2.0 ** -np.arange(bits)
+            b = rng.choice(bits, size=int(hit.sum()), p=weights / weights.sum())
+            M[hit] ^= (1 << b)
+        for arr, top in ((pop.product_trunc[li][i], 6),
+                         (pop.act_trunc[li][i], layer.act_bits - 1 if layer.activation == "qrelu" else 0)):
+            hit = rng.random(arr.shape) < min(1.0, cfg.p_trunc * scale)
+            if hit.any() and top > 0:
+                arr[hit] = np.clip(arr[hit] + rng.choice([-1, 1], size=int(hit.sum())), 0, top)
+    hit = rng.random(pop.cmp_drop[i].shape) < min(1.0, cfg.p_trunc * scale)
+    if hit.any():
+        pop.cmp_drop[i][hit] = np.clip(pop.cmp_drop[i][hit] + rng.choice([-1, 1], size=int(hit.sum())), 0, 8)
+
+
+def crossover(pop: Population, a: int, b: int, rng: np.random.Generator) -> None:
+    """Uniform crossover of whole neurons (a neuron's genes travel together)."""
+    for li in range(len(pop.weights)):
+        n_out = pop.weights[li].shape[1]
+        swap = rng.random(n_out) < 0.5
+        for arrs in (pop.weights, pop.masks, pop.biases, pop.product_trunc, pop.act_trunc):
+            arr = arrs[li]
+            tmp = arr[a, swap].copy()
+            arr[a, swap] = arr[b, swap]
+            arr[b, swap] = tmp
+    swap = rng.random(pop.cmp_drop.shape[1]) < 0.5
+    tmp = pop.cmp_drop[a, swap].copy()
+    pop.cmp_drop[a, swap] = pop.cmp_drop[b, swap]
+    pop.cmp_drop[b, swap] = tmp
+
+
+def offspring(parents: Population, cfg: SearchConfig, rng: np.random.Generator) -> Population:
+    allowed = allowed_weights(cfg.weight_bits, cfg.multipliers)
+    idx = rng.integers(0, parents.size, size=cfg.population)
+    kids = parents.take(idx)
+    kids = Population.concat([kids])  # own copies
+    for k in range(0, kids.size - 1, 2):
+        if rng.random() < cfg.p_crossover:
+            crossover(kids, k, k + 1, rng)
+    for k in range(kids.size):
+        mutate_one(kids, k, cfg, rng, allowed)
+    return kids
+
+
+def score(pop: Population, evaluate: Evaluator, cost: CostModel, cfg: SearchConfig, seed_acc: float) -> Scored:
+    acc, feats = evaluate(pop)
+    area, power = cost.estimate(feats)
+    ok = acc >= seed_acc - cfg.max_loss - 1e-12
+    if cfg.max_power_mw is not None:
+        ok &= power <= cfg.max_power_mw
+    return Scored(pop=pop, acc=acc, area=area, power=power, feasible=ok)
+
+
+def select(s: Scored, k: int) -> Scored:
+    """NSGA-II environmental selection; infeasible candidates rank below every feasible one
+    (by their constraint violation: accuracy shortfall first)."""
+    worst = float(s.area.max()) + 1.0
+    inds = [_Individual(i, float(s.acc[i]) if s.feasible[i] else float(s.acc[i]) - 2.0,
+                        float(s.area[i]) if s.feasible[i] else worst + float(s.area[i]))
+            for i in range(s.pop.size)]
+    chosen = sorted(ind.index for ind in tools.selNSGA2(inds, k))
+    idx = np.array(chosen)
+    return Scored(pop=s.pop.take(idx), acc=s.acc[idx], area=s.area[idx], power=s.power[idx], feasible=s.feasible[idx])
+
+
+def pareto_front(s: Scored) -> Scored:
+    """Feasible, non-dominated, one per (accuracy, area), sorted by area."""
+    idx = [i for i in range(s.pop.size) if s.feasible[i]]
+    front = []
+    for i in idx:
+        dominated = any((s.acc[j] >= s.acc[i] and s.area[j] <= s.area[i]) and
+                        (s.acc[j] > s.acc[i] or s.area[j] < s.area[i]) for j in idx)
+        if not dominated:
+            front.append(i)
+    seen, keep = set(), []
+    for i in sorted(front, key=lambda i: (s.area[i], -s.acc[i])):
+        key = (round(float(s.acc[i]), 9), round(float(s.area[i]), 6))
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    idx = np.array(keep, dtype=np.int64)
+    return Scored(pop=s.pop.take(idx), acc=s.acc[idx], area=s.area[idx], power=s.power[idx], feasible=s.feasible[idx])
+
+
+# -- checkpoints ----------------------------------------------------------------------
+def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, cfg: SearchConfig,
+                    history: list[dict], seed_acc: float, evaluations: int) -> None:
+    """Atomic: written beside, then renamed, so an interrupt never leaves half a file."""
+    arrays = {"acc": s.acc, "area": s.area, "power": s.power, "feasible": s.feasible, "cmp_drop": s.pop.cmp_drop}
+    for li in range(len(s.pop.weights)):
+        for name in ("weights", "masks", "biases", "product_trunc", "act_trunc"):
+            arrays[f"{name}_{li}"] = getattr(s.pop, name)[li]
+    meta = {"format": CHECKPOINT_FORMAT, "generation": gen, "config": asdict(cfg), "history": history,
+            "rng": rng.bit_generator.state, "base_digest": s.pop.base.digest, "seed_accuracy": seed_acc,
+            "evaluations": evaluations}
+    arrays["meta"] = np.array(json.dumps(meta))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, base, cfg: SearchConfig):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in f.files if k != "meta"}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ApproxMLPError(f"cannot read checkpoint {path} ({exc}); delete it or run without --resume") from None
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("base_digest") != base.digest:
+        raise ApproxMLPError(f"checkpoint {path} belongs to another model or version; delete it or run without --resume")
+    if meta["config"] != asdict(cfg):
+        raise ApproxMLPError(f"checkpoint {path} was written with other search settings; "
+                             "resume with the same options or delete it")
+    n = len(base.layers)
+    pop = Population(base=base, weights=[arrays[f"weights_{li}"] for li in range(n)],
+                     masks=[arrays[f"masks_{li}"] for li in range(n)], biases=[arrays[f"biases_{li}"] for li in range(n)],
+                     product_trunc=[arrays[f"product_trunc_{li}"] for li in range(n)],
+                     act_trunc=[arrays[f"act_trunc_{li}"] for li in range(n)], cmp_drop=arrays["cmp_drop"])
+    s = Scored(pop=pop, acc=arrays["acc"], area=arrays["area"], power=arrays["power"], feasible=arrays["feasible"])
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta["rng"]
+    return meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"]
+
+
+# -- the loop -------------------------------------------------------------------------
+def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchConfig, *,
+               evaluate: Evaluator | None = None, checkpoint: Path | None = None, resume: bool = False,
+               progress: Callable[[int, dict], None] | None = None) -> SearchResult:
+    """NSGA-II from the seed model ``base`` on integer training inputs ``X``."""
+    evaluate = evaluate or make_evaluator(X, y, cost)
+    if resume and checkpoint is not None and checkpoint.is_file():
+        gen, current, rng, history, seed_acc, evals = load_checkpoint(checkpoint, base, cfg)
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        seed_pop = Population.from_mlp(base, 1)
+        seed_acc = float((evaluate_population(seed_pop, X)[0] == y).mean())
+        current = score(seed_population(base, cfg, rng), evaluate, cost, cfg, seed_acc)
+        gen, history, evals = 0, [], cfg.population
+        history.append(_log(0, current))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, 0, current, rng, cfg, history, seed_acc, evals)
+    while gen < cfg.generations:
+        gen += 1
+        kids = score(offspring(current.pop, cfg, rng), evaluate, cost, cfg, seed_acc)
+        evals += kids.pop.size
+        merged = Scored(pop=Population.concat([current.pop, kids.pop]), acc=np.concatenate([current.acc, kids.acc]),
+                        area=np.concatenate([current.area, kids.area]), power=np.concatenate([current.power, kids.power]),
+                        feasible=np.concatenate([current.feasible, kids.feasible]))
+        current = select(merged, cfg.population)
+        history.append(_log(gen, current))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, gen, current, rng, cfg, history, seed_acc, evals)
+        if progress:
+            progress(gen, history[-1])
+    return SearchResult(front=pareto_front(current), history=history, seed_accuracy=seed_acc, evaluations=evals)
+
+
+def _log(gen: int, s: Scored) -> dict:
+    f = s.feasible
+    return {"generation": gen, "feasible": int(f.sum()),
+            "best_acc": float(s.acc[f].max()) if f.any() else None,
+            "min_area": float(s.area[f].min()) if f.any() else None}
