@@ -38,32 +38,37 @@ def _terms(mag: int) -> int:
     return min(len(csd(mag)), bin(mag).count("1"))
 
 
-def features(mlp: MLP) -> np.ndarray:
-    """``[pp_bits, acc_bits, cmp_bits]`` of the circuit the emitter would write for ``mlp``."""
+def neuron_features(mlp: MLP) -> dict[tuple[int, int], np.ndarray]:
+    """``[pp_bits, acc_bits, cmp_bits]`` per neuron ``(layer, index)``; an output neuron
+    carries its share of the argmax tree (the comparators it feeds)."""
     rng = analyze(mlp)
-    pp = acc = 0
-    widths = []
+    out: dict[tuple[int, int], np.ndarray] = {}
     last = len(mlp.layers) - 1
+    widths = {}
     for li, layer in enumerate(mlp.layers):
         for j, r in enumerate(rng[li]):
-            if r.out_lo == r.out_hi:
-                continue  # folded to a constant
-            for p in r.pos + r.neg:
-                kept = bin(p.mask & ((1 << p.operand_max.bit_length()) - 1)).count("1")
-                bits = _terms(abs(p.weight)) * kept
-                if p.trunc:
-                    bits = max(0, bits - p.trunc * _terms(abs(p.weight)))
-                pp += bits
-            acc += r.acc_width
-            if li == last:
-                lo, hi = (r.v_lo, r.v_hi) if layer.activation == "linear" else (r.out_lo, r.out_hi)
-                d = layer.approx[j].cmp_drop
-                widths.append(max(1, signed_width(lo, hi) - d))
-    cmp = 0
+            pp = acc = 0
+            if r.out_lo != r.out_hi:  # else folded to a constant
+                for p in r.pos + r.neg:
+                    kept = bin(p.mask & ((1 << p.operand_max.bit_length()) - 1)).count("1")
+                    terms = _terms(abs(p.weight))
+                    pp += max(0, terms * kept - p.trunc * terms)
+                acc = r.acc_width
+                if li == last:
+                    lo, hi = (r.v_lo, r.v_hi) if layer.activation == "linear" else (r.out_lo, r.out_hi)
+                    widths[j] = max(1, signed_width(lo, hi) - layer.approx[j].cmp_drop)
+            out[(li, j)] = np.array([pp, acc, 0.0])
     if len(widths) > 1:
-        w = max(widths)
-        cmp = (len(widths) - 1) * (2 * w + max(1, (len(widths) - 1).bit_length()))
-    return np.array([pp, acc, cmp], dtype=np.float64)
+        w = max(widths.values())
+        total = (len(widths) - 1) * (2 * w + max(1, (len(widths) - 1).bit_length()))
+        for j in widths:
+            out[(last, j)][2] = total / len(widths)
+    return out
+
+
+def features(mlp: MLP) -> np.ndarray:
+    """``[pp_bits, acc_bits, cmp_bits]`` of the circuit the emitter would write for ``mlp``."""
+    return np.sum(list(neuron_features(mlp).values()), axis=0)
 
 
 @dataclass(frozen=True)

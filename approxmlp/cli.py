@@ -1,0 +1,398 @@
+"""Command line: the only place that turns errors into exit codes.
+
+Exit status: 0 success; 1 the RTL disagrees with the golden model; 2 bad input, a
+missing tool or a failed tool (one line on stderr, no traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import ApproxMLPError, VerificationError
+
+console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+class Steps:
+    """Progress for long steps: a spinner on a terminal, one line per finished step."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.status = None
+        self.current: str | None = None
+        self.t0 = 0.0
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        self._finish()
+        self.current, self.t0 = message, time.perf_counter()
+        if console.is_terminal:
+            self.status = console.status(message)
+            self.status.start()
+
+    def _finish(self) -> None:
+        if self.current is None:
+            return
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+        console.print(f"[dim]✓ {self.current} ({time.perf_counter() - self.t0:.1f} s)[/dim]")
+        self.current = None
+
+    def close(self) -> None:
+        self._finish()
+
+
+def print_summary(report: dict, out: Path) -> None:
+    from .report import summary_rows
+
+    table = Table(title=f"approxmlp: {report['model']['name']} → {report['target']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in summary_rows(report):
+        table.add_row(k, v)
+    out_console.print(table)
+    out_console.print(f"RTL: {out / report['rtl']}   report: {out / 'report.md'}")
+
+
+OPT_TARGET = click.option("--target", type=click.Choice(["printed", "printed-cnt", "fpga-ice40", "fpga-xc7"]),
+                          default="printed", show_default=True,
+                          help="printed = EGFET 1.0 V, printed-cnt = CNT-TFT 3.0 V, or an FPGA family.")
+
+
+def _bits(name: str, default: int, help_: str):
+    return click.option(name, type=int, default=default, show_default=True, help=help_)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="approxmlp")
+def cli() -> None:
+    """Hardware-approximation compiler for tiny MLP classifiers (printed electronics, FPGAs)."""
+
+
+@cli.command("compile")
+@click.argument("model", type=click.Path(path_type=Path))
+@OPT_TARGET
+@click.option("--data", "data", required=True,
+              help="Built-in data set (iris, wine, breast_cancer, digits), a CSV file, or a split folder "
+                   "with {X,Y}_{train,test}.npy.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--label", default=None, help="Label column of a CSV (default Y).")
+@_bits("--input-bits", 4, "Bits per input feature (unsigned).")
+@_bits("--weight-bits", 8, "Bits per weight (signed).")
+@_bits("--act-bits", 8, "Bits per hidden activation (QReLU output).")
+@click.option("--registered", is_flag=True, help="Register the output (adds clk; 1 cycle latency).")
+@click.option("--no-verify", is_flag=True, help="Skip the cocotb/Verilator verification.")
+@click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
+@click.option("--clock-hz", type=float, default=5.0, show_default=True, help="Clock for the dynamic power estimate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split of CSV and built-in data.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int,
+                weight_bits: int, act_bits: int, registered: bool, no_verify: bool, no_synth: bool,
+                clock_hz: float, seed: int, quiet: bool) -> None:
+    """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, or an approxmlp model), emit
+    bespoke Verilog, verify it against the golden model on every test vector and synthesize it."""
+    from .compiler import CompileOptions, compile_model
+
+    opts = CompileOptions(target=target, input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits,
+                          registered=registered, verify=not no_verify, synth=not no_synth, clock_hz=clock_hz,
+                          label=label, seed=seed)
+    steps = Steps(not quiet)
+    try:
+        report = compile_model(model, data, out, opts, progress=steps)
+    finally:
+        steps.close()
+    print_summary(report, out)
+
+
+@cli.command("train")
+@click.option("--data", "data", required=True,
+              help="Built-in data set (iris, wine, breast_cancer, digits), a CSV file, or a split folder "
+                   "with {X,Y}_{train,test}.npy.")
+@click.option("--hidden", type=int, multiple=True, required=True,
+              help="Neurons of a hidden layer; repeat for deeper nets (--hidden 8 --hidden 4).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model file to write (e.g. model.pt).")
+@click.option("--label", default=None, help="Label column of a CSV (default Y).")
+@_bits("--input-bits", 4, "Bits per input feature (unsigned).")
+@_bits("--weight-bits", 8, "Bits per weight (signed).")
+@_bits("--bias-bits", 16, "Bits per bias (signed, at accumulator scale; 8 costs accuracy, see docs).")
+@_bits("--act-bits", 8, "Bits per hidden activation (QReLU output).")
+@click.option("--weights", type=click.Choice(["int", "pow2"]), default="int", show_default=True,
+              help="int: fixed-point weights; pow2: every weight 0 or ±2^k (shifts instead of multipliers).")
+@click.option("--epochs", type=int, default=300, show_default=True, help="Most QAT epochs (early stopping).")
+@click.option("--float-epochs", type=int, default=300, show_default=True,
+              help="Most epochs of the float warm-up before QAT (0: none).")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Adam learning rate (QAT uses half).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--patience", type=int, default=40, show_default=True,
+              help="Stop after this many epochs without validation progress.")
+@click.option("--val-fraction", type=float, default=0.2, show_default=True,
+              help="Part of the training set held out for early stopping and model selection.")
+@click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none", show_default=True,
+              help="balanced: weight the loss by inverse class frequency.")
+@click.option("--restarts", type=int, default=3, show_default=True,
+              help="Independent trainings (seeds seed, seed+1, ...); the best on the validation split is kept.")
+@click.option("--input-range", type=click.Choice(["auto", "fit"]), default="auto", show_default=True,
+              help="auto: keep the codes of data already on the 2^-bits grid, else fit min-max ranges; "
+                   "fit: always fit min-max ranges.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the train/test split of CSV and built-in data (give compile the same --seed) "
+                   "and of the training.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, input_bits: int, weight_bits: int,
+              bias_bits: int, act_bits: int, weights: str, epochs: int, float_epochs: int, lr: float,
+              batch_size: int, patience: int, val_fraction: float, class_weight: str, restarts: int,
+              input_range: str, seed: int, quiet: bool) -> None:
+    """Quantization-aware training (Brevitas) of an MLP with power-of-two scales; writes an
+    integer model that `approxmlp compile` turns into RTL as is, without re-quantizing."""
+    from .data import load_dataset
+
+    if out.is_dir():
+        raise ApproxMLPError(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.pt'}")
+    steps = Steps(not quiet)
+    steps(f"loading data {data}")
+    try:
+        dataset = load_dataset(data, label=label, seed=seed)
+        steps("importing Brevitas")
+        from . import qat
+
+        cfg = qat.TrainConfig(hidden=hidden, input_bits=input_bits, weight_bits=weight_bits, bias_bits=bias_bits,
+                              act_bits=act_bits, weights=weights, epochs=epochs, float_epochs=float_epochs, lr=lr,
+                              batch_size=batch_size, patience=patience, val_fraction=val_fraction,
+                              class_weight=class_weight, seed=seed, restarts=restarts, input_range=input_range)
+    finally:
+        steps.close()
+    bar = TrainProgress(not quiet)
+    try:
+        result = qat.train(dataset, cfg, name=_design_name(out), progress=bar)
+    finally:
+        bar.close()
+    qat.save(result, out)
+    print_train_summary(result.summary, out, data, seed)
+
+
+def _design_name(out: Path) -> str:
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in out.stem) or "mlp"
+    return name if not name[0].isdigit() else "m_" + name
+
+
+class TrainProgress:
+    """One progress bar per training phase on a terminal; one line per phase otherwise."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = None
+        self.task = None
+        self.phase: str | None = None
+        self.last: tuple[int, dict] = (0, {})
+        self.t0 = 0.0
+
+    def __call__(self, phase: str, epoch: int, total: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        if phase != self.phase:
+            self._end_phase()
+            self.phase, self.t0 = phase, time.perf_counter()
+            if console.is_terminal:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+                if self.bar is None:
+                    self.bar = Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                                        TextColumn("epochs  best val {task.fields[best]}"), TimeElapsedColumn(),
+                                        console=console)
+                    self.bar.start()
+                self.task = self.bar.add_task(phase, total=total, best="—")
+        self.last = (epoch, metrics)
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=epoch, best=f"{metrics.get('best_val_acc', 0):.4f}")
+
+    def _end_phase(self) -> None:
+        if self.phase is None:
+            return
+        epoch, metrics = self.last
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, total=epoch, completed=epoch)  # early stop: show it as done
+        else:
+            console.print(f"[dim]✓ {self.phase}: {epoch} epochs, best val accuracy "
+                          f"{metrics.get('best_val_acc', float('nan')):.4f} ({time.perf_counter() - self.t0:.1f} s)[/dim]")
+        self.phase = None
+
+    def close(self) -> None:
+        self._end_phase()
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def print_train_summary(s: dict, out: Path, data: str, seed: int) -> None:
+    def pct(v) -> str:
+        return "—" if v is None or v != v else f"{100 * v:.2f} %"
+
+    cfg = s["config"]
+    table = Table(title=f"approxmlp train: {s['data']} {s['topology']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("quantization", f"{cfg['input_bits']}-bit inputs, {cfg['weight_bits']}-bit {s['weights']} weights, "
+                                  f"{cfg['bias_bits']}-bit biases, {cfg['act_bits']}-bit activations; "
+                                  "power-of-two scales")
+    fa, qa = s["float_accuracy"], s["accuracy"]
+    table.add_row("float accuracy", f"val {pct(fa['val'])}   test {pct(fa['test'])}")
+    table.add_row("quantized accuracy", f"train {pct(qa['train'])}   val {pct(qa['val'])}   test {pct(qa['test'])}")
+    eq = s["brevitas_equals_golden"]
+    table.add_row("Brevitas = golden", f"{eq['samples'] - eq['mismatches']}/{eq['samples']} samples")
+    ep = s["epochs"]
+    table.add_row("training", f"seed {s['seed']} (best of {s['restarts']}), float {ep['float']} epochs, "
+                              f"QAT {ep['qat']} epochs (best {ep['qat_best']}), {s['train_seconds']:.1f} s")
+    out_console.print(table)
+    out_console.print("integer ranges (accumulator and output as seen on the training set):")
+    for r in s["ranges"]:
+        out_console.print(f"  layer {r['layer']} ({r['shape']}, {r['activation']}): weights {r['weights'][0]}..{r['weights'][1]}, "
+                          f"biases {r['biases'][0]}..{r['biases'][1]}, shift {r['shift']}, accumulator "
+                          f"{r['acc_seen'][0]}..{r['acc_seen'][1]} ({r['acc_bits_worst']}-bit worst case), "
+                          f"output {r['out_seen'][0]}..{r['out_seen'][1]}")
+    seed_opt = f" --seed {seed}" if seed else ""
+    out_console.print(f"model: {out}   IR sha256 {s['ir_sha256'][:16]}…")
+    out_console.print(f"next: approxmlp compile {out} --data {data}{seed_opt} --out <folder>")
+
+
+@cli.command("verify")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help="Also write JUnit XML here.")
+@click.option("-q", "--quiet", is_flag=True)
+def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
+    """Re-run the RTL of a compiled FOLDER on its test vectors; exit 1 on any mismatch."""
+    from .verify import verify_folder
+
+    steps = Steps(not quiet)
+    try:
+        result = verify_folder(folder, junit=junit, progress=steps)
+    finally:
+        steps.close()
+    out_console.print(f"{result['vectors'] - result['mismatches']}/{result['vectors']} vectors match the golden model "
+                      f"({result['mismatches']} mismatches, {result['lint_warnings']} lint warnings)")
+    if result["mismatches"] or result["lint_warnings"]:
+        raise VerificationError(result["message"])
+
+
+@cli.command("inspect")
+@click.argument("path", type=click.Path(path_type=Path))
+def inspect_cmd(path: Path) -> None:
+    """List the ports and the neurons of generated RTL (a .v file or a compiled folder)."""
+    from .inspect import inspect_rtl
+
+    info = inspect_rtl(path)
+    out_console.print(f"module {info['module']}: " + ", ".join(f"{d} {n}[{w}]" for d, n, w in info["ports"]))
+    table = Table("neuron", "formula", "approximations", "wires", "area share (est.)")
+    for n in info["neurons"]:
+        share = "-" if n["area_share"] is None else f"{100 * n['area_share']:.1f} %"
+        table.add_row(n["name"], n["formula"], n["approx"], str(n["wires"]), share)
+    out_console.print(table)
+
+
+@cli.command("explore")
+@click.option("--model", "model", type=click.Path(path_type=Path), required=True,
+              help="Seed model: `approxmlp train` output or a float state_dict.")
+@click.option("--data", "data", required=True, help="Data set (as for compile).")
+@OPT_TARGET
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--population", type=int, default=64, show_default=True)
+@click.option("--generations", type=int, default=40, show_default=True)
+@click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="pow2", show_default=True,
+              help="Values the constant multipliers may take: any integer, 0/±2^k, or 2/3 signed digits.")
+@click.option("--max-loss", type=float, default=0.05, show_default=True,
+              help="Largest training-accuracy loss against the seed model (fraction).")
+@click.option("--max-power-mw", type=float, default=None, help="Power budget (estimated static power, mW).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes evaluating the population.")
+@click.option("--scheduler", default=None, help="Address of a Dask scheduler to evaluate on.")
+@click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
+@click.option("--label", default=None, help="Label column of a CSV.")
+@click.option("-q", "--quiet", is_flag=True)
+def explore_cmd(model: Path, data: str, target: str, out: Path, population: int, generations: int, multipliers: str,
+                max_loss: float, max_power_mw: float | None, seed: int, workers: int, scheduler: str | None,
+                resume: bool, label: str | None, quiet: bool) -> None:
+    """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
+    verified on every test vector and synthesized."""
+    from .explore import ExploreOptions, run_explore
+
+    opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
+                          max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
+                          scheduler=scheduler, resume=resume, label=label)
+    steps = Steps(not quiet)
+    try:
+        summary = run_explore(model, data, out, opts, progress=steps)
+    finally:
+        steps.close()
+    metric = summary["metric"]
+    table = Table("budget", "design", "test acc", metric, "power mW", "area red.", "power red.",
+                  title=f"approxmlp explore: {summary['data']} on {target}")
+    b = summary["baseline"]
+    table.add_row("exact", "exact", f"{b['test_accuracy']:.4f}", str(b[metric]), str(b["power_mw"]), "1.00x", "1.00x")
+    for e in summary["budgets"]:
+        if e["design"] is None:
+            table.add_row(f"{e['max_loss']:.0%}", "none", "", "", "", "", "")
+            continue
+        pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "-"
+        table.add_row(f"{e['max_loss']:.0%}", e["design"], f"{e['test_accuracy']:.4f}", str(e[metric]),
+                      str(e["power_mw"]), f"{e['area_reduction']:.2f}x", pr)
+    out_console.print(table)
+    out_console.print(f"Pareto front: {out / 'pareto.json'}, {out / 'pareto.png'}; designs in {out / 'designs'}")
+
+
+@cli.command("demo")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True)
+@OPT_TARGET
+@click.option("-q", "--quiet", is_flag=True)
+def demo_cmd(out: Path, target: str, quiet: bool) -> None:
+    """Train a small float MLP on a bundled scikit-learn data set, then compile, verify and
+    synthesize it (offline, about a minute)."""
+    from .demo import run_demo
+
+    steps = Steps(not quiet)
+    try:
+        report = run_demo(out, target=target, progress=steps)
+    finally:
+        steps.close()
+    print_summary(report, out / "design")
+
+
+def _fail(message: str) -> None:
+    """One line on stderr: no markup, no wrapping, no traceback."""
+    click.echo("approxmlp: " + " ".join(message.split()), err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = cli.main(args=argv, prog_name="approxmlp", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Abort:
+        _fail("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except VerificationError as exc:
+        _fail(f"verification failed: {exc}")
+        return 1
+    except ApproxMLPError as exc:
+        _fail(f"error: {exc}")
+        return 2
+    except OSError as exc:
+        _fail(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

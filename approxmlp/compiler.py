@@ -1,0 +1,303 @@
+"""The `compile` flow: model + data -> IR -> Verilog -> verified -> measured, in a folder.
+
+This module only sequences the stages (each lives in its own module and knows nothing of
+the others) and owns the output folder. The folder is built in a staging directory next
+to ``--out`` and moved into place only when every step succeeded, so a failure never
+leaves anything half-written where the user looks.
+
+Output folder (self-contained, like da4ml's):
+
+* ``rtl/top.v``            the bespoke Verilog;
+* ``ir.json``              the integer MLP it implements (reloadable, hashed in the RTL);
+* ``quantizer.json``       how raw features become the input integers;
+* ``vectors/test.npz``     test vectors: ``inputs``, ``golden`` classes, ``labels``
+  (and ``vectors/test.csv``, the same for humans and other simulators);
+* ``report.json`` / ``report.md``, and ``logs/`` (lint, simulation, synthesis).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .emit import class_width, emit_verilog
+from .errors import ApproxMLPError, DataError, ModelError, VerificationError
+from .golden import evaluate
+from .ir import MLP
+
+Progress = Callable[[str], None]
+
+REPORT_SCHEMA = "approxmlp-report/1"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    target: str = "printed"
+    input_bits: int = 4
+    weight_bits: int = 8
+    act_bits: int = 8
+    registered: bool = False
+    verify: bool = True
+    synth: bool = True
+    clock_hz: float = 5.0
+    module: str = "top"
+    label: str | None = None
+    seed: int = 0
+
+
+def check_bits(name: str, value: int, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise ModelError(f"{name} must be in {lo}..{hi}, not {value}")
+
+
+def check_options(opts: CompileOptions) -> None:
+    """Refuse impossible settings before any work is done."""
+    from .synth import TARGETS
+
+    if opts.target not in TARGETS:
+        raise ApproxMLPError(f"unknown target {opts.target!r}; choose one of {', '.join(TARGETS)}")
+    check_bits("--input-bits", opts.input_bits, 1, 16)
+    check_bits("--weight-bits", opts.weight_bits, 2, 16)
+    check_bits("--act-bits", opts.act_bits, 1, 16)
+    if not opts.clock_hz > 0:
+        raise ApproxMLPError(f"--clock-hz must be positive, not {opts.clock_hz}")
+
+
+@dataclass
+class Staging:
+    """A sibling temp folder that becomes ``out`` on :meth:`commit`, or vanishes."""
+
+    out: Path
+    path: Path = field(init=False)
+
+    def __enter__(self) -> "Staging":
+        self.out = self.out.resolve()
+        if self.out.exists() and not self.out.is_dir():
+            raise ApproxMLPError(f"--out {self.out} exists and is not a folder; choose another path")
+        if self.out.is_dir() and any(self.out.iterdir()) and not (self.out / "report.json").exists():
+            raise ApproxMLPError(f"--out {self.out} is a non-empty folder that approxmlp did not write; "
+                                 "choose an empty or new folder")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        return self
+
+    def commit(self) -> None:
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self.path.rename(self.out)
+
+    def __exit__(self, *exc) -> None:
+        if self.path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write_vectors(folder: Path, inputs: np.ndarray, golden: np.ndarray, labels: np.ndarray | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    npz = folder / "test.npz"
+    arrays = {"inputs": inputs.astype(np.int64), "golden": golden.astype(np.int64)}
+    if labels is not None:
+        arrays["labels"] = labels.astype(np.int64)
+    np.savez_compressed(npz, **arrays)
+    header = ",".join([f"x{i}" for i in range(inputs.shape[1])] + ["golden"] + (["label"] if labels is not None else []))
+    cols = [inputs, golden[:, None]] + ([labels[:, None]] if labels is not None else [])
+    np.savetxt(folder / "test.csv", np.hstack(cols), fmt="%d", delimiter=",", header=header, comments="")
+    return npz
+
+
+def read_vectors(folder: Path) -> dict[str, np.ndarray]:
+    npz = folder / "vectors" / "test.npz"
+    if not npz.is_file():
+        raise DataError(f"{npz} not found; is {folder} a folder written by `approxmlp compile`?")
+    with np.load(npz) as f:
+        return {k: f[k] for k in f.files}
+
+
+def load_ir(folder: Path) -> MLP:
+    path = folder / "ir.json"
+    if not path.is_file():
+        raise ModelError(f"{path} not found; is {folder} a folder written by `approxmlp compile`?")
+    try:
+        return MLP.from_json(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); recompile the design") from None
+
+
+def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarray, logs: Path, *,
+                     module: str, registered: bool, progress: Progress = _quiet) -> dict:
+    """Lint with ``verilator -Wall``, then simulate every vector with cocotb; a dict for the report."""
+    from .simulate import SimDesign, lint, simulate
+    from .tools import verilator_version
+
+    progress("linting the RTL (verilator --lint-only -Wall)")
+    warnings = lint(rtl, module)
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
+    design = SimDesign(module=module, verilog=rtl.read_text(), inputs=inputs, expected=expected,
+                       input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered)
+    with tempfile.TemporaryDirectory(prefix="approxmlp-sim-") as build:
+        res = simulate([design], Path(build), progress=progress)[0]
+        shutil.copyfile(res.log, logs / "sim.log")
+    mism = [dict(sample=m.sample, inputs=list(m.inputs), rtl=m.rtl, golden=m.golden) for m in res.mismatches]
+    return {"vectors": int(res.vectors), "mismatches": len(mism), "passed": res.ok and not warnings,
+            "lint_warnings": len(warnings), "first_mismatches": mism[:10],
+            "simulator": verilator_version(), "rtl_classes": res.rtl}
+
+
+def run_synthesis(rtl: Path, opts: CompileOptions, logs: Path, progress: Progress = _quiet) -> dict:
+    from .synth import synthesize
+
+    progress(f"synthesizing for {opts.target} (Yosys + ABC)")
+    with tempfile.TemporaryDirectory(prefix="approxmlp-synth-") as work:
+        res = synthesize(rtl, opts.module, opts.target, Path(work), clock_hz=opts.clock_hz)
+        logs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(res.log, logs / "yosys.log")
+        out = res.to_json()
+    return out
+
+
+def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progress = _quiet):
+    """The IR a model file stands for, with its input quantizer and float accuracy.
+
+    An integer model (`approxmlp train` output) keeps its IR, quantizer and bit widths
+    (the --input-bits, --weight-bits and --act-bits options do not apply to it); a float
+    model is quantized post-training. Returns ``(ir, quantizer, float_accuracy, opts)``,
+    ``opts`` carrying the bit widths actually used.
+    """
+    from dataclasses import replace
+
+    from .data import InputQuantizer
+    from .quantize import IntegerModel, load_model, quantize_ptq
+
+    progress(f"loading model {model_path}")
+    model = load_model(Path(model_path))
+    if model.n_inputs != data.n_features:
+        raise DataError(f"the model takes {model.n_inputs} inputs but the data set has {data.n_features} "
+                        "features; pass the data set the model was trained on")
+    if model.n_classes != data.n_classes:
+        raise DataError(f"the model has {model.n_classes} outputs but the data set has {data.n_classes} "
+                        "classes; pass the data set the model was trained on")
+    name = _ident(Path(model_path).stem)
+    if isinstance(model, IntegerModel):
+        progress("integer model: compiling its IR as is (no re-quantization)")
+        ir = replace(model.ir, name=name)
+        opts = replace(opts, input_bits=ir.input_bits, weight_bits=model.weight_bits, act_bits=model.act_bits)
+        fa = model.metadata.get("float_accuracy")
+        return ir, model.quantizer, (fa if isinstance(fa, float) else None), opts
+    quantizer = model.input_quantizer(opts.input_bits) or InputQuantizer.fit(data.X_train, opts.input_bits)
+    progress("quantizing (post-training, power-of-two scales)")
+    ir = quantize_ptq(model, quantizer, quantizer(data.X_train), weight_bits=opts.weight_bits,
+                      act_bits=opts.act_bits, name=name)
+    return ir, quantizer, float(np.mean(model.predict(data.X_test) == data.y_test)), opts
+
+
+def compile_model(model_path: Path, data_spec: str, out: Path, opts: CompileOptions,
+                  progress: Progress = _quiet) -> dict:
+    """The whole `approxmlp compile`: returns the report (also written to ``out``)."""
+    from .data import load_dataset
+
+    check_options(opts)
+    t0 = time.perf_counter()
+    progress(f"loading data {data_spec}")
+    data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
+    ir, quantizer, float_acc, opts = load_model_ir(Path(model_path), data, opts, progress)
+    extra = {"float_accuracy": float_acc} if float_acc is not None else {}
+    return build_design(ir, data, quantizer, out, opts, progress=progress, source=Path(model_path), extra=extra,
+                        timings={"quantize_s": time.perf_counter() - t0})
+
+
+def _ident(stem: str) -> str:
+    """A Verilog-safe design name from a file name."""
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "mlp"
+    return name if not name[0].isdigit() else "m_" + name
+
+
+def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, progress: Progress = _quiet,
+                 source: Path | None = None, extra: dict | None = None,
+                 timings: dict[str, float] | None = None) -> dict:
+    """Emit, verify and measure one IR into ``out`` (shared by compile, train and explore)."""
+    timings = dict(timings or {})
+    Xq_test = quantizer(data.X_test)
+    Xq_train = quantizer(data.X_train)
+    ev = evaluate(ir, Xq_test)
+    acc_golden = float(np.mean(ev.classes == data.y_test))
+    acc_train = float(np.mean(evaluate(ir, Xq_train).classes == data.y_train))
+    src_text = source.name if source else None
+    with Staging(out) as stage:
+        root = stage.path
+        t = time.perf_counter()
+        rtl = root / "rtl" / "top.v"
+        rtl.parent.mkdir(parents=True)
+        rtl.write_text(emit_verilog(ir, module=opts.module, registered=opts.registered, source=src_text))
+        timings["emit_s"] = time.perf_counter() - t
+        (root / "ir.json").write_text(ir.dumps() + "\n")
+        (root / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")
+        write_vectors(root / "vectors", Xq_test, ev.classes, data.y_test)
+        report: dict = {
+            "schema": REPORT_SCHEMA,
+            "approxmlp_version": __version__,
+            "target": opts.target,
+            "model": {"source": str(source) if source else None, "name": ir.name,
+                      "topology": ir.topology_str, "input_bits": ir.input_bits,
+                      "weight_bits": opts.weight_bits, "act_bits": opts.act_bits,
+                      "ir_sha256": ir.digest, "exact": ir.is_exact, "meta": dict(ir.meta)},
+            "data": {"spec": data.name, "train": int(len(data.y_train)), "test": int(len(data.y_test)),
+                     "classes": int(data.n_classes)},
+            "accuracy": {"golden": acc_golden, "golden_train": acc_train, "rtl": None},
+            "verification": {"vectors": 0, "mismatches": None, "passed": None, "skipped": not opts.verify},
+            "rtl": "rtl/top.v",
+            "registered": opts.registered,
+        }
+        report["accuracy"].update(extra or {})
+        if opts.verify:
+            t = time.perf_counter()
+            ver = run_verification(ir, rtl, Xq_test, ev.classes, root / "logs", module=opts.module,
+                                   registered=opts.registered, progress=progress)
+            timings["verify_s"] = time.perf_counter() - t
+            rtl_classes = ver.pop("rtl_classes")
+            report["accuracy"]["rtl"] = float(np.mean(rtl_classes == data.y_test))
+            report["verification"] = ver | {"skipped": False}
+        if opts.synth:
+            t = time.perf_counter()
+            syn = run_synthesis(rtl, opts, root / "logs", progress)
+            timings["synth_s"] = time.perf_counter() - t
+            report["synthesis"] = syn
+            for key in ("area_cm2", "power_mw", "static_power_mw", "dynamic_power_mw", "cells",
+                        "cell_count", "luts", "carries", "ffs"):
+                if syn.get(key) is not None:
+                    report[key] = syn[key]
+        report["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        (root / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False, default=_json_default) + "\n")
+        from .report import markdown
+
+        (root / "report.md").write_text(markdown(report))
+        stage.commit()
+    if opts.verify and report["verification"]["mismatches"]:
+        m = report["verification"]["first_mismatches"][0]
+        raise VerificationError(f"RTL disagrees with the golden model on {report['verification']['mismatches']} "
+                                f"of {report['verification']['vectors']} vectors (first: sample {m['sample']}, "
+                                f"inputs {m['inputs']}, RTL {m['rtl']}, golden {m['golden']}); see {out}/report.md")
+    return report
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

@@ -1,0 +1,67 @@
+"""`approxmlp verify DIR`: re-simulate a compiled design folder, for users' CI.
+
+The expected classes are recomputed from ``ir.json`` with the golden model (not trusted
+from the vectors file), so the check covers the IR, the vectors and the RTL together.
+Optionally writes JUnit XML, one test case per design, so CI systems show the result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import numpy as np
+
+from .compiler import load_ir, read_vectors, run_verification
+from .errors import DataError
+from .golden import evaluate
+
+
+def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _: None) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; pass the --out folder of `approxmlp compile`")
+    ir = load_ir(folder)
+    vec = read_vectors(folder)
+    golden = evaluate(ir, vec["inputs"]).classes
+    stale = int(np.sum(golden != vec["golden"]))
+    if stale:
+        raise DataError(f"{folder}/vectors/test.npz disagrees with ir.json on {stale} vectors; recompile the design")
+    report_path = folder / "report.json"
+    registered = False
+    module = "top"
+    if report_path.is_file():
+        rep = json.loads(report_path.read_text())
+        registered = bool(rep.get("registered", False))
+    rtl = folder / "rtl" / f"{module}.v"
+    if not rtl.is_file():
+        raise DataError(f"{rtl} not found; is {folder} a folder written by `approxmlp compile`?")
+    res = run_verification(ir, rtl, vec["inputs"], golden, folder / "logs", module=module,
+                           registered=registered, progress=progress)
+    res.pop("rtl_classes")
+    msg = ""
+    if res["mismatches"]:
+        m = res["first_mismatches"][0]
+        msg = (f"RTL disagrees with the golden model on {res['mismatches']} of {res['vectors']} vectors "
+               f"(first: sample {m['sample']}, inputs {m['inputs']}, RTL {m['rtl']}, golden {m['golden']})")
+    elif res["lint_warnings"]:
+        msg = f"verilator -Wall reports {res['lint_warnings']} warnings; see {folder}/logs/lint.log"
+    res["message"] = msg
+    if junit is not None:
+        write_junit(junit, folder, res)
+    return res
+
+
+def write_junit(path: Path, folder: Path, res: dict) -> None:
+    suite = ET.Element("testsuite", name="approxmlp.verify", tests="2",
+                       failures=str(int(bool(res["mismatches"])) + int(bool(res["lint_warnings"]))))
+    lint = ET.SubElement(suite, "testcase", classname=f"approxmlp.{folder.name}", name="lint")
+    if res["lint_warnings"]:
+        ET.SubElement(lint, "failure", message=f"{res['lint_warnings']} lint warnings")
+    sim = ET.SubElement(suite, "testcase", classname=f"approxmlp.{folder.name}",
+                        name=f"rtl_equals_golden[{res['vectors']} vectors]")
+    if res["mismatches"]:
+        ET.SubElement(sim, "failure", message=res["message"])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
