@@ -131,7 +131,8 @@ def evaluate_population(pop: Population, X: np.ndarray, *, chunk_bytes: int = 25
     stays under ``chunk_bytes`` whatever the data set.
     """
     X = np.asarray(X, dtype=np.int64)
-    widest = max(layer.n_out * layer.n_in for layer in pop.base.layers)
+    widest = max(layer.n_in * max(layer.n_out, pop.base.operand_bits(li))
+                 for li, layer in enumerate(pop.base.layers))
     per_ind = max(1, X.shape[0] * widest * 8 * 3)
     step = max(1, chunk_bytes // per_ind)
     out = np.empty((pop.size, X.shape[0]), dtype=np.int64)
@@ -140,19 +141,42 @@ def evaluate_population(pop: Population, X: np.ndarray, *, chunk_bytes: int = 25
     return out
 
 
+def _layer_acc(x: np.ndarray, W: np.ndarray, M: np.ndarray, T: np.ndarray, bits: int) -> np.ndarray:
+    """Accumulators ``(p, N, out)`` of one layer for operands ``x`` ``(p or 1, N, in)``.
+
+    Masked products are linear in the operand *bits*: ``w * (x & m) = sum_b x_b * (w m_b 2^b)``,
+    so the whole layer is one batched matrix product over bit planes (BLAS, exact in
+    float64 at these magnitudes). Product truncation is not linear; the few (individual,
+    neuron) pairs that use it are recomputed exactly from the product tensor.
+    """
+    p = W.shape[0]
+    shifts = np.arange(bits, dtype=np.int64)
+    planes = ((x[..., None] >> shifts) & 1).reshape(x.shape[0], x.shape[1], -1).astype(np.float64)
+    mbits = ((M[..., None] >> shifts) & 1) << shifts                       # (p, out, in, bits)
+    weff = np.ascontiguousarray((W[..., None] * mbits).reshape(p, W.shape[1], -1).transpose(0, 2, 1),
+                                dtype=np.float64)                            # (p, in*bits, out)
+    if x.shape[0] == 1:  # shared operands (first layer): one GEMM for the whole population
+        n_out = W.shape[1]
+        flat = planes[0] @ weff.transpose(1, 0, 2).reshape(weff.shape[1], p * n_out)
+        acc = np.rint(flat).astype(np.int64).reshape(x.shape[1], p, n_out).transpose(1, 0, 2)
+    else:
+        acc = np.rint(np.matmul(planes, weff)).astype(np.int64)             # (p, N, out)
+    ip, io = np.nonzero(T)
+    if len(ip):
+        xs = x[ip] if x.shape[0] > 1 else np.broadcast_to(x[0], (len(ip),) + x.shape[1:])
+        mag = (xs & M[ip, io][:, None, :]) * np.abs(W[ip, io])[:, None, :]
+        t = T[ip, io][:, None, None]
+        mag = (mag >> t) << t
+        acc[ip, :, io] = (mag * np.sign(W[ip, io])[:, None, :]).sum(axis=2)
+    return acc
+
+
 def _evaluate_chunk(pop: Population, sl: slice, X: np.ndarray) -> np.ndarray:
     x = X[None, :, :]  # (p, N, in), broadcast over individuals for the first layer
     for li, layer in enumerate(pop.base.layers):
-        W = pop.weights[li][sl]
-        M = pop.masks[li][sl]
-        T = pop.product_trunc[li][sl]
-        xm = x[:, :, None, :] & M[:, None, :, :]                  # (p, N, out, in)
-        mag = xm * np.abs(W)[:, None, :, :]
-        if T.any():
-            t = T[:, None, :, None]
-            mag = (mag >> t) << t
-        acc = np.einsum("pnoi,poi->pno", mag, np.sign(W)) + pop.biases[li][sl][:, None, :]
-        v = acc >> layer.shift
+        acc = _layer_acc(x, pop.weights[li][sl], pop.masks[li][sl], pop.product_trunc[li][sl],
+                         pop.base.operand_bits(li))
+        v = (acc + pop.biases[li][sl][:, None, :]) >> layer.shift
         if layer.activation == "qrelu":
             v = np.clip(v, 0, (1 << layer.act_bits) - 1)
             at = pop.act_trunc[li][sl][:, None, :]
