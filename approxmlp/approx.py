@@ -28,7 +28,7 @@ import numpy as np
 
 from .emit import csd
 from .errors import ApproxMLPError
-from .ir import MLP, Layer, NeuronApprox
+from .ir import MLP, NeuronApprox
 
 MULTIPLIER_KINDS = ("int", "pow2", "csd2", "csd3")
 

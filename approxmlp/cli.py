@@ -305,7 +305,7 @@ def inspect_cmd(path: Path) -> None:
 @OPT_TARGET
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--population", type=int, default=64, show_default=True)
-@click.option("--generations", type=int, default=40, show_default=True)
+@click.option("--generations", type=int, default=80, show_default=True)
 @click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="pow2", show_default=True,
               help="Values the constant multipliers may take: any integer, 0/±2^k, or 2/3 signed digits.")
 @click.option("--max-loss", type=float, default=0.05, show_default=True,
@@ -322,7 +322,7 @@ def explore_cmd(model: Path, data: str, target: str, out: Path, population: int,
                 resume: bool, label: str | None, quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
-    from .explore import ExploreOptions, run_explore
+    from .explore import ExploreOptions, fmt, run_explore
 
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
@@ -336,14 +336,14 @@ def explore_cmd(model: Path, data: str, target: str, out: Path, population: int,
     table = Table("budget", "design", "test acc", metric, "power mW", "area red.", "power red.",
                   title=f"approxmlp explore: {summary['data']} on {target}")
     b = summary["baseline"]
-    table.add_row("exact", "exact", f"{b['test_accuracy']:.4f}", str(b[metric]), str(b["power_mw"]), "1.00x", "1.00x")
+    table.add_row("exact", "exact", f"{b['test_accuracy']:.4f}", fmt(b[metric]), fmt(b["power_mw"], 3), "1.00x", "1.00x")
     for e in summary["budgets"]:
         if e["design"] is None:
             table.add_row(f"{e['max_loss']:.0%}", "none", "", "", "", "", "")
             continue
         pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "-"
-        table.add_row(f"{e['max_loss']:.0%}", e["design"], f"{e['test_accuracy']:.4f}", str(e[metric]),
-                      str(e["power_mw"]), f"{e['area_reduction']:.2f}x", pr)
+        table.add_row(f"{e['max_loss']:.0%}", e["design"], f"{e['test_accuracy']:.4f}", fmt(e[metric]),
+                      fmt(e["power_mw"], 3), f"{e['area_reduction']:.2f}x", pr)
     out_console.print(table)
     out_console.print(f"Pareto front: {out / 'pareto.json'}, {out / 'pareto.png'}; designs in {out / 'designs'}")
 

@@ -37,7 +37,7 @@ BUDGETS = (0.01, 0.02, 0.05)
 class ExploreOptions:
     target: str = "printed"
     population: int = 64
-    generations: int = 40
+    generations: int = 80
     multipliers: str = "pow2"
     max_loss: float = 0.05
     max_power_mw: float | None = None
@@ -230,12 +230,22 @@ def _plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def fmt(value, digits: int = 4) -> str:
+    """Areas and powers for people: fixed decimals; LUT counts as integers; None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
 def _markdown(s: dict) -> str:
     metric = s["metric"]
     unit = "cm²" if metric == "area_cm2" else "LUTs"
     b = s["baseline"]
     lines = [f"# approxmlp explore: {s['data']} on {s['target']}", "",
-             f"Exact baseline: accuracy {b['test_accuracy']:.4f}, {b[metric]} {unit}, power {b['power_mw']} mW.", "",
+             f"Exact baseline: accuracy {b['test_accuracy']:.4f}, {fmt(b[metric])} {unit}, "
+             f"power {fmt(b['power_mw'], 3)} mW.", "",
              "| loss budget | design | test accuracy | " + unit + " | power (mW) | area reduction | power reduction |",
              "|---|---|---|---|---|---|---|"]
     for e in s["budgets"]:
@@ -243,12 +253,12 @@ def _markdown(s: dict) -> str:
             lines.append(f"| {e['max_loss']:.0%} | none | | | | | |")
             continue
         pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "—"
-        lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {e['test_accuracy']:.4f} | {e[metric]} | "
-                     f"{e['power_mw']} | {e['area_reduction']:.2f}x | {pr} |")
+        lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {e['test_accuracy']:.4f} | {fmt(e[metric])} | "
+                     f"{fmt(e['power_mw'], 3)} | {e['area_reduction']:.2f}x | {pr} |")
     lines += ["", "## Front", "", "| id | test acc | train acc | " + unit + " | power (mW) | verified |", "|---|---|---|---|---|---|"]
     for p in s["points"]:
         v = p["verification"]
-        lines.append(f"| {p['id']} | {p['test_accuracy']:.4f} | {p['train_accuracy']:.4f} | {p[metric]} | "
-                     f"{p['power_mw']} | {v['vectors'] - v['mismatches']}/{v['vectors']} |")
+        lines.append(f"| {p['id']} | {p['test_accuracy']:.4f} | {p['train_accuracy']:.4f} | {fmt(p[metric])} | "
+                     f"{fmt(p['power_mw'], 3)} | {v['vectors'] - v['mismatches']}/{v['vectors']} |")
     lines += ["", "![Pareto front](pareto.png)", ""]
     return "\n".join(lines)

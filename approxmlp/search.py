@@ -36,7 +36,7 @@ CHECKPOINT_FORMAT = "approxmlp-search/1"
 @dataclass(frozen=True)
 class SearchConfig:
     population: int = 64
-    generations: int = 40
+    generations: int = 80
     multipliers: str = "pow2"       # value set of the constant multipliers
     weight_bits: int = 8
     max_loss: float = 0.05          # on training accuracy, against the seed model
@@ -45,6 +45,7 @@ class SearchConfig:
     p_weight: float = 0.04          # per-gene mutation probabilities
     p_mask: float = 0.04
     p_trunc: float = 0.05
+    p_prune: float = 0.02           # remove a connection outright (mask 0), or restore one
     p_crossover: float = 0.7
 
 
@@ -139,6 +140,10 @@ def mutate_one(pop: Population, i: int, cfg: SearchConfig, rng: np.random.Genera
             zero = rng.random(pos.shape) < 0.3
             new = allowed[np.clip(pos + step, 0, len(allowed) - 1)]
             W[hit] = np.where(zero, 0, new)
+        hit = rng.random(M.shape) < min(1.0, cfg.p_prune * scale)
+        if hit.any():  # DATE'24 removes 40-70% of connections: make that a single step
+            full = (1 << bits) - 1
+            M[hit] = np.where(M[hit] == 0, full, 0)
         hit = rng.random(M.shape) < min(1.0, cfg.p_mask * scale)
         if hit.any():
             # flip one bit, low bits more often: they cost adders and matter least
