@@ -80,7 +80,7 @@ _FLOW = {
     "printed": _Flow("printed.ys", liberty="egfet_1v0.lib", abc_scripts=_PRINTED_ABC),
     "printed-cnt": _Flow("printed.ys", liberty="cnt_tft_3v0.lib", abc_scripts=_PRINTED_ABC),
     "fpga-ice40": _Flow("fpga-ice40.ys", luts=r"SB_LUT4", carries=r"SB_CARRY", ffs=r"SB_DFF\w*"),
-    "fpga-xc7": _Flow("fpga-xc7.ys", luts=r"LUT[1-6]", carries=r"CARRY4", ffs=r"FD\w*"),
+    "fpga-xc7": _Flow("fpga-xc7.ys", luts=r"LUT[1-6]|INV", carries=r"CARRY4", ffs=r"FD\w*"),
 }
 assert tuple(_FLOW) == TARGETS
 
