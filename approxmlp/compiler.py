@@ -155,15 +155,25 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
             "simulator": verilator_version(), "rtl_classes": res.rtl}
 
 
-def run_synthesis(rtl: Path, opts: CompileOptions, logs: Path, progress: Progress = _quiet) -> dict:
+def run_synthesis(rtl: Path, opts: CompileOptions, dest: Path, progress: Progress = _quiet) -> dict:
+    """Synthesize in a scratch folder and keep what a reader needs in ``dest`` (the Yosys
+    log, the statistics, the mapped netlist); the report names them relative to the
+    design folder (``dest``'s parent), so they stay valid when the folder moves."""
     from .synth import synthesize
 
     progress(f"synthesizing for {opts.target} (Yosys + ABC)")
+    dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="approxmlp-synth-") as work:
         res = synthesize(rtl, opts.module, opts.target, Path(work), clock_hz=opts.clock_hz)
-        logs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(res.log, logs / "yosys.log")
         out = res.to_json()
+        for key, name in (("log", "yosys.log"), ("stat_json", "synth_stat.json"), ("netlist", "netlist.v")):
+            src = getattr(res, key, None)
+            if src is not None and Path(src).is_file():
+                shutil.copyfile(src, dest / name)
+                out[key] = f"{dest.name}/{name}"
+            else:
+                out.pop(key, None)
+    out.pop("liberty", None)
     return out
 
 

@@ -122,8 +122,8 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: Path, opts: CompileOptions,
              progress) -> list[dict]:
     """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/."""
+    from .compiler import run_synthesis
     from .simulate import SimDesign, lint, simulate
-    from .synth import synthesize
 
     rows = []
     sims = []
@@ -151,13 +151,12 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: 
         row["rtl_accuracy"] = float(np.mean(res.rtl == data.y_test))
     for k, row in enumerate(rows):
         progress(f"synthesizing {row['id']} ({k + 1}/{len(rows)}) for {opts.target}")
-        with tempfile.TemporaryDirectory(prefix="approxmlp-explore-synth-") as work:
-            syn = synthesize(row["rtl"], "top", opts.target, Path(work), clock_hz=opts.clock_hz).to_json()
+        syn = run_synthesis(row["rtl"], opts, out / "designs" / row["id"] / "logs")
         row["synthesis"] = syn
         report = {"id": row["id"], "target": opts.target, "ir_sha256": row["ir"].digest,
                   "accuracy": {"golden": row["test_accuracy"], "rtl": row["rtl_accuracy"],
                                "golden_train": row["train_accuracy"]},
-                  "verification": row["verification"], **{k: v for k, v in syn.items() if k != "log"}}
+                  "verification": row["verification"], **syn}
         (out / "designs" / row["id"] / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     return rows
 
