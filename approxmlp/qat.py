@@ -1,0 +1,745 @@
+"""Quantization-aware training with Brevitas, exported bit-exactly to the integer IR.
+
+This is the only module that imports Brevitas (slow to import; nothing else needs it).
+
+**The network** (:class:`QATNet`) is ``QuantIdentity -> (QuantLinear -> QuantReLU) x H ->
+QuantLinear``. Every scale is a power of two, so the hardware needs only shifts:
+
+* the input is the hardware's integer codes ``q = quantizer(X)`` fed as ``q * 2**-input_bits``
+  through a ``QuantIdentity`` whose scale is *fixed* at ``2**-input_bits``: it returns the
+  codes unchanged, so the network is trained on exactly the integers the circuit receives;
+* weights: per-tensor fixed-point (``Int8WeightPerTensorFixedPoint`` at ``weight_bits``),
+  or with ``weights="pow2"`` a straight-through projection of the float weights onto
+  ``0, ±2**k`` *before* that same kind of Brevitas quantizer, whose integer range is then
+  ``±2**(weight_bits-2)`` so that no power of two is clipped to ``2**(weight_bits-1) - 1``;
+* biases: ``IntBias`` at ``bias_bits``, whose scale is input scale x weight scale, i.e. the
+  accumulator scale: the IR adds the very same integer to the accumulator;
+* hidden activations: ``QuantReLU`` with a learned power-of-two scale and **floor**
+  rounding (the IR's rescale is an arithmetic right shift; Brevitas' default
+  round-half-even would differ on ties), ``act_bits`` unsigned;
+* the last layer returns float logits ``acc * 2**e``: the IR keeps it linear, shift 0,
+  and the argmax of the two agrees, ties included (both take the lowest index).
+
+**Exactness by construction.** Every tensor Brevitas multiplies is an integer times a power
+of two, so its float32 arithmetic is exact while the integer accumulators stay below
+2**24 (checked by :func:`brevitas_classes`, which falls back to float64 past that), and:
+``acc_int = W_int @ x_int + b_int`` (IR), ``y = clamp(floor(acc_int * 2**(e_acc - e_act)),
+0, 2**act_bits - 1)`` = ``clamp(acc_int >> shift, ...)`` with ``shift = e_act - e_acc``.
+:func:`export_ir` reads the integers back from Brevitas' own quantizers (never
+re-quantizes) and :func:`train` checks the equality on every training and test sample.
+
+**Training** (:func:`train`): a float warm-up of the same parameters, then QAT, both with
+Adam on mini-batches and early stopping on a stratified validation split carved from the
+training set; several restarts keep the best on that validation split.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from brevitas.inject.enum import FloatToIntImplType, ScalingImplType
+from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+from brevitas.quant import Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+from brevitas.quant.scaled_int import IntBias
+
+from . import golden
+from .data import Dataset, InputQuantizer, check_bits
+from .errors import ApproxMLPError, DataError
+from .ir import MAX_DATA_BITS, MLP, Layer
+
+#: Weight quantizer choices.
+WEIGHT_MODES = ("int", "pow2")
+#: Class weighting choices for the loss.
+CLASS_WEIGHTS = ("none", "balanced")
+#: How the input quantizer is chosen: ``auto`` keeps the codes of a data set already on
+#: the ``k / 2**bits`` grid (the literature's splits) and fits min-max ranges otherwise;
+#: ``fit`` always stretches each feature's training range over all codes.
+INPUT_RANGES = ("auto", "robust", "fit")
+#: Largest fan-in x operand x weight sum for which float32 accumulation is exact.
+F32_EXACT = 1 << 24
+#: ``metadata["quantization"]`` of exported models.
+SCHEME = "qat-brevitas-pow2-scales"
+
+
+class TrainError(ApproxMLPError):
+    """Bad training options, or training could not produce a model."""
+
+
+# ----------------------------------------------------------------------------- quantizers
+class _InputQuant(Uint8ActPerTensorFixedPoint):
+    """Unsigned, fixed scale ``max_val / 2**bits = 2**-bits``: the codes pass unchanged."""
+
+    scaling_impl_type = ScalingImplType.CONST
+    max_val = 1.0
+
+
+class _ActQuant(Uint8ActPerTensorFixedPoint):
+    """Unsigned, learned power-of-two scale (initialized from activation statistics), and
+    floor rounding, like the IR's arithmetic right shift."""
+
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+    collect_stats_steps = 20
+    high_percentile_q = 99.99
+    scaling_min_val = 2.0 ** -24   # a power of two, so that even a dead layer exports
+
+
+class _WeightQuant(Int8WeightPerTensorFixedPoint):
+    """Per-tensor signed fixed point (narrow range), scale from the max |w|."""
+
+
+class _HalfRangeIntScaling(nn.Module):
+    """Scale denominator ``2**(bits-2)``: a power-of-two weight of magnitude max|w| then
+    maps to ``2**(bits-2)``, never to the clipped ``2**(bits-1)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, bit_width: torch.Tensor, signed: Any = None) -> torch.Tensor:
+        return torch.pow(2.0, bit_width - 2)
+
+
+class _Pow2WeightQuant(Int8WeightPerTensorFixedPoint):
+    int_scaling_impl = _HalfRangeIntScaling
+
+
+def pow2_project(w: torch.Tensor) -> torch.Tensor:
+    """Straight-through projection onto ``{0, ±2**k}``: the nearest signed power of two
+    (in linear distance; zero stays zero) forward, identity backward."""
+    a = w.detach().abs()
+    e = torch.floor(torch.log2(a.clamp_min(torch.finfo(w.dtype).tiny)))
+    lo = torch.pow(2.0, e).to(w.dtype)
+    p = torch.where(a >= 1.5 * lo, 2 * lo, lo)
+    p = torch.where(a > 0, p, torch.zeros_like(p)) * torch.sign(w.detach())
+    return w + (p - w).detach()
+
+
+class Pow2QuantLinear(QuantLinear):
+    """A ``QuantLinear`` whose weight quantizer sees the power-of-two projection of the
+    weights: Brevitas still does the (then exact) fixed-point quantization.
+
+    Weights can be *frozen* at their current power of two (:func:`freeze_pow2`): a frozen
+    weight no longer follows its latent float value, which stops the oscillation of
+    weights sitting near a rounding threshold (incremental quantization, Zhou et al. 2017)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("pow2_frozen", torch.zeros_like(self.weight, dtype=torch.bool))
+        self.register_buffer("pow2_value", torch.zeros_like(self.weight))
+
+    pow2_alpha: float = 1.0
+
+    def projected_weight(self) -> torch.Tensor:
+        p = pow2_project(self.weight)
+        if self.pow2_alpha < 1.0:
+            p = self.weight + self.pow2_alpha * (p - self.weight)
+        return torch.where(self.pow2_frozen, self.pow2_value, p)
+
+    def quant_weight(self, quant_input=None, subtensor_slice_list=None):  # noqa: D102
+        return self.weight_quant(self.projected_weight())
+
+
+def freeze_pow2(net: nn.Module, fraction: float) -> None:
+    """Freeze the power of two of ``fraction`` of each pow2 layer's weights, the most
+    settled first (latent value farthest, in log2, from a rounding threshold)."""
+    for m in net.modules():
+        if not isinstance(m, Pow2QuantLinear):
+            continue
+        with torch.no_grad():
+            w = m.weight
+            a = w.abs().clamp_min(torch.finfo(w.dtype).tiny)
+            lo = torch.pow(2.0, torch.floor(torch.log2(a)))
+            # distance to the threshold 1.5 * lo, relative: 0 = undecided
+            margin = (a / (1.5 * lo)).log2().abs()
+            margin = torch.where(m.pow2_frozen, torch.full_like(margin, float("inf")), margin)
+            want = int(math.ceil(fraction * w.numel()))
+            more = want - int(m.pow2_frozen.sum())
+            if more <= 0:
+                continue
+            idx = torch.argsort(margin.reshape(-1), descending=True)
+            idx = idx[int(m.pow2_frozen.sum()):][:more] if False else idx[torch.isfinite(margin.reshape(-1)[idx])][:more]
+            flat_mask = m.pow2_frozen.reshape(-1).clone()
+            flat_val = m.pow2_value.reshape(-1).clone()
+            flat_mask[idx] = True
+            flat_val[idx] = pow2_project(w).reshape(-1)[idx]
+            m.pow2_frozen.copy_(flat_mask.view_as(w))
+            m.pow2_value.copy_(flat_val.view_as(w))
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything :func:`train` needs besides the data (CLI options map 1:1)."""
+
+    hidden: tuple[int, ...] = (3,)
+    input_bits: int = 4
+    weight_bits: int = 8
+    bias_bits: int = 16
+    act_bits: int = 8
+    weights: str = "int"
+    epochs: int = 300              # most QAT epochs (early stopping usually ends sooner)
+    float_epochs: int = 300        # most float warm-up epochs
+    lr: float = 0.01
+    qat_lr: float | None = None    # QAT learning rate (default: lr / 2)
+    batch_size: int = 64
+    patience: int = 40             # epochs without validation improvement before stopping
+    val_fraction: float = 0.2
+    class_weight: str = "none"
+    seed: int = 0
+    restarts: int = 1
+    input_range: str = "auto"
+    weight_decay: float = 1e-4
+    pow2_stages: tuple[float, ...] = (0.5, 0.75, 0.875, 1.0)
+    pow2_damp: float = 0.0
+    pow2_search: int = 0
+    pow2_rescale: int = 0
+    pow2_anneal: int = 0
+    distill: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if not self.hidden:
+            raise TrainError("--hidden is required: give at least one hidden layer size, e.g. --hidden 3")
+        for h in self.hidden:
+            if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h <= 4096:
+                raise TrainError(f"--hidden sizes must be integers in 1..4096, not {h!r}")
+        check_bits("--input-bits", self.input_bits, 1, MAX_DATA_BITS, TrainError)
+        check_bits("--weight-bits", self.weight_bits, 2, 16, TrainError)
+        check_bits("--bias-bits", self.bias_bits, 2, 16, TrainError)
+        check_bits("--act-bits", self.act_bits, 1, MAX_DATA_BITS, TrainError)
+        if self.weights not in WEIGHT_MODES:
+            raise TrainError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, not {self.weights!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise TrainError(f"--class-weight must be one of {', '.join(CLASS_WEIGHTS)}, not {self.class_weight!r}")
+        if self.input_range not in INPUT_RANGES:
+            raise TrainError(f"--input-range must be one of {', '.join(INPUT_RANGES)}, not {self.input_range!r}")
+        for name, lo in (("epochs", 1), ("float_epochs", 0), ("batch_size", 1), ("patience", 1), ("restarts", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise TrainError(f"--{name.replace('_', '-')} must be an integer >= {lo}, not {v!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise TrainError(f"--lr must be a positive number, not {self.lr!r}")
+        if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
+            raise TrainError(f"--val-fraction must be a fraction between 0 and 1 (exclusive), not {self.val_fraction!r}")
+
+
+# ----------------------------------------------------------------------------- network
+class QATNet(nn.Module):
+    """The Brevitas MLP (see the module docstring). ``forward`` takes the *integer codes*
+    (any dtype) and returns float logits; :meth:`forward_float` runs the same parameters
+    without quantization (the float warm-up)."""
+
+    def __init__(self, n_inputs: int, hidden: Sequence[int], n_classes: int, *, input_bits: int = 4,
+                 weight_bits: int = 8, bias_bits: int = 16, act_bits: int = 8, weights: str = "int"):
+        super().__init__()
+        self.input_bits = input_bits
+        self.inp = QuantIdentity(act_quant=_InputQuant, bit_width=input_bits, return_quant_tensor=True)
+        linear = Pow2QuantLinear if weights == "pow2" else QuantLinear
+        wq = _Pow2WeightQuant if weights == "pow2" else _WeightQuant
+        sizes = [n_inputs, *hidden, n_classes]
+        self.linears = nn.ModuleList(
+            linear(sizes[k], sizes[k + 1], bias=True, weight_quant=wq, weight_bit_width=weight_bits,
+                   bias_quant=IntBias, bias_bit_width=bias_bits, return_quant_tensor=False)
+            for k in range(len(sizes) - 1))
+        self.acts = nn.ModuleList(
+            QuantReLU(act_quant=_ActQuant, bit_width=act_bits, return_quant_tensor=True) for _ in hidden)
+
+    def codes_to_input(self, codes: Any) -> torch.Tensor:
+        """``q * 2**-input_bits`` as float32: exact for codes below 2**24."""
+        q = torch.as_tensor(np.asarray(codes), dtype=torch.float32)
+        return torch.ldexp(q, torch.tensor(-self.input_bits, dtype=torch.int32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for lin, act in zip(self.linears, self.acts):
+            h = act(lin(h))
+        out = self.linears[-1](h)
+        return out.value if hasattr(out, "value") else out
+
+    def forward_float(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for lin in self.linears[:-1]:
+            h = F.relu(F.linear(h, lin.weight, lin.bias))
+        last = self.linears[-1]
+        return F.linear(h, last.weight, last.bias)
+
+
+# ----------------------------------------------------------------------------- export
+def _log2_exact(where: str, scale: torch.Tensor) -> int:
+    v = float(scale.detach().reshape(-1)[0])
+    m, e = math.frexp(v)
+    if m != 0.5:
+        raise TrainError(f"{where} scale {v!r} is not a power of two; cannot export it to shifts")
+    return e - 1
+
+
+def export_ir(net: QATNet, *, name: str = "mlp", meta: dict[str, Any] | None = None) -> tuple[MLP, list[dict]]:
+    """The IR the Brevitas network computes, from its own integer tensors; plus per-layer
+    scale bookkeeping (``weight/bias/input/output`` exponents)."""
+    net.eval()
+    n_in = net.linears[0].in_features
+    with torch.no_grad():
+        h = net.inp(net.codes_to_input(np.zeros((1, n_in), dtype=np.int64)))
+        e_in = _log2_exact("input", h.scale)
+        if e_in != -net.input_bits:
+            raise TrainError(f"input quantizer scale is 2**{e_in}, expected 2**{-net.input_bits}")
+        in_bits = int(h.bit_width)
+        layers, info = [], []
+        last = len(net.linears) - 1
+        for k, lin in enumerate(net.linears):
+            qw = lin.quant_weight(h)
+            qb = lin.bias_quant(lin.bias, h, qw)
+            e_w = _log2_exact(f"layer {k} weight", qw.scale)
+            e_b = _log2_exact(f"layer {k} bias", qb.scale)
+            e_acc = e_in + e_w
+            if e_b != e_acc:
+                raise TrainError(f"layer {k}: bias scale 2**{e_b} is not the accumulator scale 2**{e_acc}")
+            W = qw.int().to(torch.int64).numpy()
+            b = qb.int().to(torch.int64).numpy()
+            rec = {"weight_scale_log2": e_w, "input_scale_log2": e_in, "acc_scale_log2": e_acc,
+                   "weight_bits": int(qw.bit_width), "bias_bits": int(qb.bit_width)}
+            if k == last:
+                layers.append(Layer(weights=W, biases=b, shift=0, activation="linear"))
+                rec["output_scale_log2"] = e_acc
+                info.append(rec)
+                break
+            out = net.acts[k](lin(h))
+            e_out = _log2_exact(f"layer {k} activation", out.scale)
+            shift = e_out - e_acc
+            if shift < 0:
+                # The activation step is finer than the accumulator's: a left shift, which
+                # the IR expresses by scaling the integers (exact, just wider constants).
+                W, b, shift = W << -shift, b << -shift, 0
+                rec["left_shift_folded"] = e_acc - e_out
+            act_bits = int(out.bit_width)
+            layers.append(Layer(weights=W, biases=b, shift=shift, activation="qrelu", act_bits=act_bits))
+            rec["output_scale_log2"] = e_out
+            info.append(rec)
+            h, e_in, in_bits = out, e_out, act_bits
+    ir = MLP(n_inputs=n_in, input_bits=net.input_bits, layers=tuple(layers), name=name,
+             meta={k: str(v) for k, v in (meta or {}).items()})
+    return ir, info
+
+
+def _acc_bound(ir: MLP) -> int:
+    """Largest |accumulator| any input can produce (interval bound, per layer)."""
+    bound, top = 0, (1 << ir.input_bits) - 1
+    for layer in ir.layers:
+        W, b = layer.weight_matrix, layer.bias_vector
+        bound = max(bound, int((np.abs(W).sum(axis=1) * top + np.abs(b)).max()))
+        top = (1 << layer.act_bits) - 1
+    return bound
+
+
+def brevitas_classes(net: QATNet, codes: np.ndarray, *, ir: MLP | None = None) -> np.ndarray:
+    """Classes the Brevitas model predicts for integer input codes (argmax, lowest index on
+    ties). Runs in float64 when ``ir``'s accumulators could exceed float32's exact range."""
+    net.eval()
+    model = net
+    if ir is not None and _acc_bound(ir) >= F32_EXACT:
+        model = copy.deepcopy(net).double()
+    with torch.no_grad():
+        x = model.codes_to_input(codes)
+        if model is not net:
+            x = x.double()
+        logits = model(x)
+    return np.argmax(logits.numpy(), axis=1).astype(np.int64)
+
+
+def check_exact(net: QATNet, ir: MLP, codes: np.ndarray) -> int:
+    """Number of samples on which Brevitas and the golden model disagree (should be 0)."""
+    if len(codes) == 0:
+        return 0
+    return int(np.sum(brevitas_classes(net, codes, ir=ir) != golden.predict(ir, codes)))
+
+
+# ----------------------------------------------------------------------------- training
+@dataclass
+class TrainResult:
+    """What :func:`train` produced: the IR, the input quantizer, the trained network and a
+    summary (accuracies, ranges, timings) that also goes into the model file."""
+
+    ir: MLP
+    quantizer: InputQuantizer
+    net: QATNet
+    summary: dict[str, Any]
+    layers: list[dict] = field(default_factory=list)
+
+
+#: ``progress(phase, epoch, total, metrics)`` with phase ``"float r/R"`` or ``"qat r/R"``.
+Progress = Callable[[str, int, int, dict], None]
+
+
+def _no_progress(phase: str, epoch: int, total: int, metrics: dict) -> None:
+    pass
+
+
+def choose_quantizer(data: Dataset, bits: int, mode: str = "auto") -> InputQuantizer:
+    """The input quantizer (see :data:`INPUT_RANGES`)."""
+    if mode == "auto" and InputQuantizer.is_prequantized(data.X_train, bits):
+        return InputQuantizer.for_prequantized(data.n_features, bits)
+    if mode in ("auto", "robust"):
+        return robust_quantizer(data.X_train, bits)
+    return InputQuantizer.fit(data.X_train, bits)
+
+
+#: Percentile of the low end of the robust input range (the high end is 100 minus it).
+ROBUST_PERCENTILE = 1.0
+
+
+def robust_quantizer(X: np.ndarray, bits: int, q: float = ROBUST_PERCENTILE) -> InputQuantizer:
+    """Per feature, the ``q``-th to ``(100-q)``-th percentile of the training values spans
+    the codes, so that a few outliers do not squeeze everyone else into a couple of codes
+    (the outliers saturate); a feature whose percentiles coincide keeps its min-max range."""
+    X = np.asarray(X, dtype=np.float64)
+    lo, hi = np.percentile(X, q, axis=0), np.percentile(X, 100 - q, axis=0)
+    flat = hi <= lo
+    lo = np.where(flat, X.min(axis=0), lo)
+    hi = np.where(flat, X.max(axis=0), hi)
+    return InputQuantizer(lo=lo, hi=hi, bits=bits)
+
+
+def _split_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    n_val = int(round(fraction * len(y)))
+    if n_val < 1 or len(y) - n_val < 1:
+        raise DataError(f"{len(y)} training samples are too few to carve a validation split of "
+                        f"{fraction:g}; add samples or change --val-fraction")
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    stratify = y if present.min() >= 2 and n_val >= len(present) and len(y) - n_val >= len(present) else None
+    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
+def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | None:
+    if mode == "none":
+        return None
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.argmax(dim=1) == y).float().mean()) if len(y) else float("nan")
+
+
+def pow2_dampening(net: nn.Module) -> torch.Tensor:
+    """Mean squared *relative* distance of the latent pow2 weights to their power of two
+    (Nagel et al. 2022, "Overcoming oscillations in QAT"): pulls weights away from the
+    rounding thresholds, where they would flip back and forth."""
+    terms = []
+    for m in net.modules():
+        if isinstance(m, Pow2QuantLinear):
+            w = m.weight
+            p = pow2_project(w).detach()
+            live = ~m.pow2_frozen
+            if live.any():
+                terms.append((((w - p) / p.abs().clamp_min(1e-8))[live] ** 2).mean())
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+def _epochs(net: QATNet, forward: Callable, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor,
+            yv: torch.Tensor, *, epochs: int, lr: float, cfg: TrainConfig, loss_fn: nn.Module,
+            gen: torch.Generator, phase: str, progress: Progress,
+            penalty: Callable[[float], torch.Tensor] | None = None,
+            teacher: torch.Tensor | None = None) -> tuple[QATNet, dict]:
+    """Adam on mini-batches with a cosine learning rate; the best epoch on the validation
+    split (accuracy, then loss) is kept; stops after ``patience`` epochs without progress."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs), eta_min=lr / 20)
+    # Snapshots are state_dict copies: deep-copying a Brevitas module is ~100x slower.
+    best_key, best_state, best = None, _snapshot(net), {}
+    stale = 0
+    n = len(y)
+    for epoch in range(1, epochs + 1):
+        net.train()
+        perm = torch.randperm(n, generator=gen)
+        for s in range(0, n, cfg.batch_size):
+            idx = perm[s:s + cfg.batch_size]
+            opt.zero_grad()
+            out = forward(x[idx])
+            loss = loss_fn(out, y[idx])
+            if teacher is not None and cfg.distill:
+                T = 2.0
+                kd = F.kl_div(F.log_softmax(out / T, dim=1), F.softmax(teacher[idx] / T, dim=1),
+                              reduction="batchmean") * T * T
+                loss = (1 - cfg.distill) * loss + cfg.distill * kd
+            if penalty is not None:
+                loss = loss + penalty((epoch - 1) / max(1, epochs - 1))
+            loss.backward()
+            opt.step()
+        sched.step()
+        net.eval()
+        with torch.no_grad():
+            lv = forward(xv)
+            val_loss = float(loss_fn(lv, yv))
+            val_acc = _accuracy(lv, yv)
+        key = (val_acc, -val_loss)
+        metrics = {"val_acc": val_acc, "val_loss": val_loss}
+        if best_key is None or key > best_key:
+            best_key, best_state, stale = key, _snapshot(net), 0
+            best = dict(metrics, epoch=epoch)
+        else:
+            stale += 1
+        progress(phase, epoch, epochs, dict(metrics, best_val_acc=best_key[0]))
+        if stale >= cfg.patience:
+            break
+    best["epochs_run"] = epoch
+    net.load_state_dict(best_state, strict=False)  # Brevitas omits stats-phase parameters
+    return net, best
+
+
+def _snapshot(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def pow2_rescale(net: QATNet, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, *, sweeps: int = 2,
+                 grid: int = 16) -> None:
+    """Choose, per hidden neuron ``j``, a factor ``c`` in ``[1, 2)`` that scales its
+    incoming weights and bias by ``c`` and its outgoing weights by ``1/c``: the float
+    function is unchanged (ReLU is positively homogeneous), but the powers of two the
+    weights round to are not. Keeps the factor with the lowest quantized training loss."""
+    net.eval()
+    cs = [1.0 + i / grid for i in range(grid)]
+    with torch.no_grad():
+        for _ in range(sweeps):
+            for k in range(len(net.acts)):
+                a, b = net.linears[k], net.linears[k + 1]
+                for j in range(a.out_features):
+                    w_in, b_in, w_out = a.weight[j].clone(), a.bias[j].clone(), b.weight[:, j].clone()
+                    scores = []
+                    for c in cs:
+                        a.weight[j], a.bias[j], b.weight[:, j] = w_in * c, b_in * c, w_out / c
+                        scores.append(float(loss_fn(net(x), y)))
+                    c = cs[int(np.argmin(scores))]
+                    a.weight[j], a.bias[j], b.weight[:, j] = w_in * c, b_in * c, w_out / c
+
+
+def pow2_local_search(net: QATNet, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, *,
+                      sweeps: int = 2) -> int:
+    """Discrete fine-tuning of frozen power-of-two weights: for each weight in turn try
+    ``2w, w/2, -w, 0`` (or ``±`` the smallest step for a zero weight) and keep the change
+    if the training loss drops. Returns the number of accepted changes."""
+    layers = [m for m in net.modules() if isinstance(m, Pow2QuantLinear)]
+    net.eval()
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(loss_fn(net(x), y))
+
+    best = loss()
+    accepted = 0
+    for _ in range(sweeps):
+        changed = 0
+        for m in layers:
+            flat = m.pow2_value.view(-1)
+            step = float(m.quant_weight().scale.detach())
+            for i in range(flat.numel()):
+                v = float(flat[i])
+                cands = [2 * v, v / 2, -v, 0.0] if v != 0 else [step, -step]
+                for c in cands:
+                    flat[i] = c
+                    trial = loss()
+                    if trial < best - 1e-7:
+                        best, v = trial, c
+                        changed += 1
+                    else:
+                        flat[i] = v
+        accepted += changed
+        if not changed:
+            break
+    return accepted
+
+
+def _calibrate(net: QATNet, x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> None:
+    """Let the activation quantizers collect their statistics (then become parameters)
+    before QAT starts, so every epoch after runs with a fixed, learnable scale."""
+    steps = _ActQuant.collect_stats_steps + 1
+    net.train()
+    with torch.no_grad():
+        for _ in range(steps):
+            idx = torch.randperm(len(x), generator=gen)[:max(cfg.batch_size, 256)]
+            net(x[idx])
+
+
+def train(data: Dataset, cfg: TrainConfig, *, name: str = "mlp", progress: Progress = _no_progress) -> TrainResult:
+    """QAT of ``data`` with ``cfg`` (see the module docstring); the IR is checked against
+    the Brevitas model on every training and test sample before it is returned."""
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError("cfg must be a TrainConfig")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: a thread pool costs far more than it gives
+    try:
+        return _train(data, cfg, name, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(data: Dataset, cfg: TrainConfig, name: str, progress: Progress) -> TrainResult:
+    t0 = time.perf_counter()
+    quantizer = choose_quantizer(data, cfg.input_bits, cfg.input_range)
+    codes_train, codes_test = quantizer(data.X_train), quantizer(data.X_test)
+    C = data.n_classes
+    present = np.unique(data.y_train)
+    if len(present) < 2:
+        raise DataError(f"{data.name}: the training split holds a single class; a classifier needs at least two")
+    tr, va = _split_validation(data.y_train, cfg.val_fraction, cfg.seed)
+    y_all = torch.tensor(data.y_train, dtype=torch.long)
+    weights = _class_weights(data.y_train[tr], C, cfg.class_weight)
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+
+    runs = []
+    for r in range(cfg.restarts):
+        seed = cfg.seed + r
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        net = QATNet(data.n_features, cfg.hidden, C, input_bits=cfg.input_bits, weight_bits=cfg.weight_bits,
+                     bias_bits=cfg.bias_bits, act_bits=cfg.act_bits, weights=cfg.weights)
+        x_all = net.codes_to_input(codes_train)
+        x, y, xv, yv = x_all[tr], y_all[tr], x_all[va], y_all[va]
+        tag = f"{r + 1}/{cfg.restarts}"
+        fbest: dict = {}
+        if cfg.float_epochs:
+            net, fbest = _epochs(net, net.forward_float, x, y, xv, yv, epochs=cfg.float_epochs, lr=cfg.lr, cfg=cfg,
+                                 loss_fn=loss_fn, gen=gen, phase=f"float {tag}", progress=progress)
+        with torch.no_grad():
+            float_test = _accuracy(net.forward_float(net.codes_to_input(codes_test)),
+                                   torch.tensor(data.y_test, dtype=torch.long))
+        with torch.no_grad():
+            teacher = net.forward_float(x) if cfg.distill else None
+        _calibrate(net, x, cfg, gen)
+        qlr = cfg.qat_lr or cfg.lr / 2
+        stages = cfg.pow2_stages if cfg.weights == "pow2" else ()
+        damp = (lambda t: cfg.pow2_damp * t * pow2_dampening(net)) if cfg.pow2_damp else None
+        for k, frac in enumerate(stages[:-1]):
+            if cfg.pow2_rescale:
+                pow2_rescale(net, x, y, loss_fn, sweeps=cfg.pow2_rescale)
+            if cfg.pow2_anneal:
+                for m in net.modules():
+                    if isinstance(m, Pow2QuantLinear):
+                        m.pow2_alpha = (k + 1) / len(stages)
+            net, _ = _epochs(net, net.forward, x, y, xv, yv, epochs=max(1, cfg.epochs // len(stages)), lr=qlr,
+                             cfg=cfg, loss_fn=loss_fn, gen=gen, phase=f"qat {tag} ({k + 1}/{len(stages)})",
+                             progress=progress, penalty=damp, teacher=teacher)
+            if not cfg.pow2_anneal:
+                freeze_pow2(net, frac)
+        if stages:
+            for m in net.modules():
+                if isinstance(m, Pow2QuantLinear):
+                    m.pow2_alpha = 1.0
+            freeze_pow2(net, stages[-1])
+            if cfg.pow2_search:
+                pow2_local_search(net, x, y, loss_fn, sweeps=cfg.pow2_search)
+        net, qbest = _epochs(net, net.forward, x, y, xv, yv, epochs=cfg.epochs, lr=qlr, cfg=cfg,
+                             loss_fn=loss_fn, gen=gen, phase=f"qat {tag}", progress=progress, teacher=teacher)
+        runs.append({"seed": seed, "net": net, "float": fbest, "qat": qbest, "float_test": float_test})
+    best = max(runs, key=lambda r: (r["qat"]["val_acc"], -r["qat"]["val_loss"], -r["seed"]))
+    net = best["net"]
+
+    meta = {"quantization": SCHEME, "weights": cfg.weights, "source": data.name, "train_seed": best["seed"],
+            "input_bits": cfg.input_bits, "weight_bits": cfg.weight_bits, "bias_bits": cfg.bias_bits,
+            "act_bits": cfg.act_bits, "input_lo": quantizer.lo.tolist(), "input_hi": quantizer.hi.tolist()}
+    import json
+
+    meta["input_lo"], meta["input_hi"] = json.dumps(meta["input_lo"]), json.dumps(meta["input_hi"])
+    meta["class_names"] = json.dumps(list(data.classes))
+    ir, info = export_ir(net, name=name, meta=meta)
+    meta["scale_log2"] = json.dumps([rec["output_scale_log2"] for rec in info])
+    ir = ir.with_meta(scale_log2=meta["scale_log2"])
+
+    mism = check_exact(net, ir, np.concatenate([codes_train, codes_test]))
+    if mism:
+        raise TrainError(f"internal error: the Brevitas model and the exported IR disagree on {mism} samples; "
+                         "please report this with the command line")
+    if cfg.weights == "pow2":
+        W = np.concatenate([layer.weight_matrix.ravel() for layer in ir.layers])
+        a = np.abs(W[W != 0])
+        if np.any(a & (a - 1)):
+            raise TrainError("internal error: a pow2 weight is not a power of two; please report this")
+
+    def acc(codes, y):
+        return float(np.mean(golden.predict(ir, codes) == y)) if len(y) else float("nan")
+
+    summary = {
+        "data": data.name, "topology": ir.topology_str, "weights": cfg.weights, "seed": best["seed"],
+        "restarts": cfg.restarts,
+        "float_accuracy": {"val": best["float"].get("val_acc"), "test": best["float_test"]},
+        "accuracy": {"train": acc(codes_train[tr], data.y_train[tr]), "val": acc(codes_train[va], data.y_train[va]),
+                     "test": acc(codes_test, data.y_test)},
+        "epochs": {"float": best["float"].get("epochs_run", 0), "float_best": best["float"].get("epoch", 0),
+                   "qat": best["qat"]["epochs_run"], "qat_best": best["qat"]["epoch"]},
+        "brevitas_equals_golden": {"samples": int(len(codes_train) + len(codes_test)), "mismatches": 0},
+        "ranges": layer_ranges(ir, codes_train, info),
+        "config": asdict(cfg) | {"hidden": list(cfg.hidden)},
+        "train_seconds": round(time.perf_counter() - t0, 2),
+        "ir_sha256": ir.digest,
+    }
+    return TrainResult(ir=ir, quantizer=quantizer, net=net, summary=summary, layers=info)
+
+
+def layer_ranges(ir: MLP, codes: np.ndarray, info: Sequence[dict] = ()) -> list[dict]:
+    """Per layer: integer weight/bias ranges, shift, the accumulator and output ranges seen
+    on ``codes`` and the worst-case accumulator width (for the training summary)."""
+    from .ranges import analyze
+    from .ir import signed_width
+
+    ev = golden.evaluate(ir, codes, trace=True)
+    bounds = analyze(ir)
+    x = codes
+    out = []
+    for k, layer in enumerate(ir.layers):
+        acc = x @ layer.weight_matrix.T + layer.bias_vector
+        W, b = layer.weight_matrix, layer.bias_vector
+        lo = min(nr.acc_lo for nr in bounds[k])
+        hi = max(nr.acc_hi for nr in bounds[k])
+        rec = {"layer": k, "shape": f"{layer.n_in}->{layer.n_out}", "activation": layer.activation,
+               "weights": [int(W.min()), int(W.max())], "biases": [int(b.min()), int(b.max())],
+               "shift": layer.shift, "act_bits": layer.act_bits if layer.activation == "qrelu" else None,
+               "acc_seen": [int(acc.min()), int(acc.max())], "acc_bits_worst": signed_width(lo, hi),
+               "out_seen": [int(ev.outputs[k].min()), int(ev.outputs[k].max())]}
+        if k < len(info):
+            rec["scale_log2"] = info[k]["output_scale_log2"]
+        out.append(rec)
+        x = ev.outputs[k]
+    return out
+
+
+def save(result: TrainResult, path: Any) -> None:
+    """Write the trained model in the integer model format that ``approxmlp compile`` (via
+    :func:`approxmlp.quantize.load_model`) reads as is: see
+    :func:`approxmlp.quantize.save_integer_model`."""
+    import brevitas
+
+    from . import __version__
+    from .quantize import save_integer_model
+
+    s = result.summary
+    cfg = s["config"]
+    meta = {
+        "producer": f"approxmlp {__version__} train (brevitas {brevitas.__version__}, torch {torch.__version__})",
+        "quantization": SCHEME, "weights": cfg["weights"],
+        "input_bits": cfg["input_bits"], "weight_bits": cfg["weight_bits"], "bias_bits": cfg["bias_bits"],
+        "act_bits": cfg["act_bits"],
+        "float_accuracy": s["float_accuracy"]["test"], "accuracy": s["accuracy"],
+        "class_names": list(json_loads(dict(result.ir.meta).get("class_names", "[]"))),
+        "training": s,
+    }
+    save_integer_model(path, result.ir, result.quantizer, meta)
+
+
+def json_loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
