@@ -88,3 +88,25 @@ def accuracy(mlp: MLP, X, y) -> float:
     if len(y) == 0:
         return float("nan")
     return float(np.mean(predict(mlp, X) == y))
+
+
+def reference_class(mlp: MLP, x) -> int:
+    """One sample in plain Python integers, the IR semantics line by line: no numpy, no
+    vectorization. The yardstick that the vectorized evaluators are tested and timed against."""
+    v = [int(t) for t in x]
+    for layer in mlp.layers:
+        nxt = []
+        for j, row in enumerate(layer.weights):
+            a = layer.approx[j]
+            acc = layer.biases[j]
+            for i, w in enumerate(row):
+                xi = v[i] if a.input_masks is None else v[i] & a.input_masks[i]
+                mag = (abs(w) * xi >> a.product_trunc) << a.product_trunc
+                acc += mag if w >= 0 else -mag
+            y = acc >> layer.shift
+            if layer.activation == "qrelu":
+                y = (min(max(y, 0), (1 << layer.act_bits) - 1) >> a.act_trunc) << a.act_trunc
+            nxt.append(y)
+        v = nxt
+    scores = [(s >> a.cmp_drop) << a.cmp_drop for s, a in zip(v, mlp.layers[-1].approx)]
+    return scores.index(max(scores))

@@ -291,7 +291,6 @@ def export_ir(net: QATNet, *, name: str = "mlp", meta: dict[str, Any] | None = N
         e_in = _log2_exact("input", h.scale)
         if e_in != -net.input_bits:
             raise TrainError(f"input quantizer scale is 2**{e_in}, expected 2**{-net.input_bits}")
-        in_bits = int(h.bit_width)
         layers, info = [], []
         last = len(net.linears) - 1
         for k, lin in enumerate(net.linears):
@@ -323,7 +322,7 @@ def export_ir(net: QATNet, *, name: str = "mlp", meta: dict[str, Any] | None = N
             layers.append(Layer(weights=W, biases=b, shift=shift, activation="qrelu", act_bits=act_bits))
             rec["output_scale_log2"] = e_out
             info.append(rec)
-            h, e_in, in_bits = out, e_out, act_bits
+            h, e_in = out, e_out
     ir = MLP(n_inputs=n_in, input_bits=net.input_bits, layers=tuple(layers), name=name,
              meta={k: str(v) for k, v in (meta or {}).items()})
     return ir, info

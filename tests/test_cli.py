@@ -30,13 +30,19 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, cap.out, cap.err
 
 
-def assert_clean_failure(code: int, err: str, out_dir: Path, *phrases: str) -> None:
+def assert_one_line_failure(code: int, err: str, *phrases: str) -> None:
+    """Exit status 2 and a single stderr line holding every phrase, no traceback."""
     assert code == 2, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err
     for p in phrases:
         assert p in lines[0], lines[0]
+
+
+def assert_clean_failure(code: int, err: str, out_dir: Path, *phrases: str) -> None:
+    """A one-line failure that also left nothing in (or beside) the output folder."""
+    assert_one_line_failure(code, err, *phrases)
     assert not out_dir.exists() or not any(out_dir.iterdir()), list(out_dir.iterdir())
     leftovers = [p for p in out_dir.parent.iterdir() if p.name.startswith(f".{out_dir.name}.")]
     assert not leftovers, leftovers

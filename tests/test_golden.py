@@ -4,31 +4,11 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 
-from approxmlp.golden import evaluate
-from approxmlp.ir import MLP
+from approxmlp.golden import evaluate, reference_class
 from tests.strategies import mlps_with_inputs
 
 
-def reference(mlp: MLP, x: list[int]) -> int:
-    """One sample, plain Python integers, no numpy: the IR docstring line by line."""
-    for li, layer in enumerate(mlp.layers):
-        y = []
-        for j, row in enumerate(layer.weights):
-            a = layer.approx[j]
-            acc = layer.biases[j]
-            for i, w in enumerate(row):
-                xi = x[i] if a.input_masks is None else x[i] & a.input_masks[i]
-                mag = abs(w) * xi
-                mag = (mag >> a.product_trunc) << a.product_trunc
-                acc += mag if w >= 0 else -mag
-            v = acc >> layer.shift
-            if layer.activation == "qrelu":
-                v = min(max(v, 0), (1 << layer.act_bits) - 1)
-                v = (v >> a.act_trunc) << a.act_trunc
-            y.append(v)
-        x = y
-    scores = [(v >> a.cmp_drop) << a.cmp_drop for v, a in zip(x, mlp.layers[-1].approx)]
-    return scores.index(max(scores))
+reference = reference_class
 
 
 def test_tiny_by_hand(tiny):

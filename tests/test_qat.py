@@ -21,6 +21,7 @@ from approxmlp.errors import ApproxMLPError, ModelError
 from approxmlp.quantize import INTEGER_MODEL_FORMAT, IntegerModel, load_model
 
 from .conftest import SHARED
+from tests.test_cli import assert_one_line_failure
 
 qat = pytest.importorskip("approxmlp.qat")
 
@@ -237,15 +238,6 @@ def test_train_then_compile_uses_the_ir_as_is(capsys, tmp_path):
 
 
 # ----------------------------------------------------------------------------- bad options
-def assert_one_line_failure(code: int, err: str, *phrases: str) -> None:
-    assert code == 2, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for p in phrases:
-        assert p in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("args,phrase", [
     (["--input-bits", "0"], "--input-bits"),
     (["--input-bits", "17"], "--input-bits"),

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from approxmlp.approx import Population, allowed_weights, project_weights
-from approxmlp.cost import COEFF_FILE, CostModel, calibrate, features
+from approxmlp.cost import COEFF_FILE, calibrate, features
 from approxmlp.data import InputQuantizer, load_dataset
 from approxmlp.emit import emit_verilog
 from approxmlp.floatnet import train_float

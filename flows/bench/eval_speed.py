@@ -15,33 +15,15 @@ import numpy as np
 
 from approxmlp.approx import Population, allowed_weights
 from approxmlp.data import InputQuantizer, load_dataset
+from approxmlp.golden import reference_class
 from approxmlp.floatnet import train_float
 from approxmlp.quantize import FloatMLP, quantize_ptq
 from approxmlp.search import SearchConfig, mutate_one
 
 
 def per_sample_loop(mlp, X) -> list[int]:
-    """The reference: one sample at a time, plain Python integers (what a naive fitness does)."""
-    out = []
-    for x in X.tolist():
-        v = x
-        for layer in mlp.layers:
-            nxt = []
-            for j, row in enumerate(layer.weights):
-                a = layer.approx[j]
-                acc = layer.biases[j]
-                for i, w in enumerate(row):
-                    xi = v[i] if a.input_masks is None else v[i] & a.input_masks[i]
-                    mag = (abs(w) * xi >> a.product_trunc) << a.product_trunc
-                    acc += mag if w >= 0 else -mag
-                y = acc >> layer.shift
-                if layer.activation == "qrelu":
-                    y = (min(max(y, 0), (1 << layer.act_bits) - 1) >> a.act_trunc) << a.act_trunc
-                nxt.append(y)
-            v = nxt
-        scores = [(s >> a.cmp_drop) << a.cmp_drop for s, a in zip(v, mlp.layers[-1].approx)]
-        out.append(scores.index(max(scores)))
-    return out
+    """The reference: one sample at a time in plain Python (what a naive fitness does)."""
+    return [reference_class(mlp, x) for x in X.tolist()]
 
 
 def run(data: str = "wine", hidden=(4,), population: int = 64, seed: int = 0) -> dict:
