@@ -97,3 +97,23 @@ def test_search_is_deterministic_and_resumes_to_the_same_front(tmp_path):
         assert resumed.front.pop.individual(i) == full.front.pop.individual(i)
     # every front point respects the accuracy-loss constraint on the training data
     assert (full.front.acc >= full.seed_accuracy - cfg.max_loss - 1e-12).all()
+
+
+def test_search_on_a_dask_cluster_matches_local(tmp_path):
+    """`--scheduler ADDRESS`: the population is evaluated on a Dask cluster, same result."""
+    from distributed import LocalCluster
+
+    from approxmlp.explore import ExploreOptions, _mapper
+    from approxmlp.search import SearchConfig, make_evaluator, run_search
+
+    ir, X, y, cost = _search_setup()
+    cfg = SearchConfig(population=16, generations=3, seed=1)
+    local = run_search(ir, X, y, cost, cfg)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        mapper, close = _mapper(ExploreOptions(scheduler=cluster.scheduler_address))
+        try:
+            remote = run_search(ir, X, y, cost, cfg, evaluate=make_evaluator(X, y, cost, mapper))
+        finally:
+            close()
+    assert remote.front.acc.tolist() == local.front.acc.tolist()
+    assert remote.front.area.tolist() == local.front.area.tolist()
