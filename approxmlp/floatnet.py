@@ -1,8 +1,10 @@
 """Plain PyTorch float MLPs: the starting point a user brings, and the demo's.
 
-`train_float` trains ``Linear/ReLU`` layers on min-max scaled features (tiny MLPs train
-badly on raw features whose ranges differ by 1000x), then folds that scaling into the
-first layer so the returned model takes the *raw* features, as a user's model would.
+`train_float` trains ``Linear/ReLU`` layers on standardized features (tiny MLPs train
+badly on raw features whose ranges differ by 1000x, and min-max scaling lets a few outliers
+squash the rest: on white wine it trains into a constant classifier), then folds that
+scaling into the first layer so the returned model takes the *raw* features, as a user's
+model would.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def train_float(X: np.ndarray, y: np.ndarray, hidden: Sequence[int], n_classes: 
 
 def _train(X, y, hidden, n_classes, *, epochs, lr, seed, weight_decay) -> nn.Sequential:
     torch.manual_seed(seed)
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
+    lo, span = X.mean(axis=0), X.std(axis=0)
+    span = np.where(span > 0, span, 1.0)
     Xs = torch.tensor((X - lo) / span, dtype=torch.float32)
     yt = torch.tensor(y, dtype=torch.long)
     net = make_mlp(X.shape[1], hidden, n_classes)
@@ -52,7 +54,7 @@ def _train(X, y, hidden, n_classes, *, epochs, lr, seed, weight_decay) -> nn.Seq
         loss = loss_fn(net(Xs), yt)
         loss.backward()
         opt.step()
-    with torch.no_grad():  # fold x_scaled = (x - lo) / span into the first layer
+    with torch.no_grad():  # fold x_scaled = (x - mean) / std into the first layer
         first = net[0]
         scale = torch.tensor(1.0 / span, dtype=torch.float32)
         first.bias -= first.weight @ torch.tensor(lo * (1.0 / span), dtype=torch.float32)
