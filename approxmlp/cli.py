@@ -124,7 +124,7 @@ def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | Non
 @click.option("--label", default=None, help="Label column of a CSV (default Y).")
 @_bits("--input-bits", 4, "Bits per input feature (unsigned).")
 @_bits("--weight-bits", 8, "Bits per weight (signed).")
-@_bits("--bias-bits", 16, "Bits per bias (signed, at accumulator scale; 8 costs accuracy, see docs).")
+@_bits("--bias-bits", 16, "Bits per bias (signed, at accumulator scale).")
 @_bits("--act-bits", 8, "Bits per hidden activation (QReLU output).")
 @click.option("--weights", type=click.Choice(["int", "pow2"]), default="int", show_default=True,
               help="int: fixed-point weights; pow2: every weight 0 or ±2^k (shifts instead of multipliers).")
@@ -132,7 +132,8 @@ def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | Non
 @click.option("--float-epochs", type=int, default=300, show_default=True,
               help="Most epochs of the float warm-up before QAT (0: none).")
 @click.option("--lr", type=float, default=0.01, show_default=True, help="Adam learning rate (QAT uses half).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Mini-batch size [default: about 24 batches per epoch, within 32..256].")
 @click.option("--patience", type=int, default=40, show_default=True,
               help="Stop after this many epochs without validation progress.")
 @click.option("--val-fraction", type=float, default=0.2, show_default=True,
@@ -141,16 +142,16 @@ def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | Non
               help="balanced: weight the loss by inverse class frequency.")
 @click.option("--restarts", type=int, default=3, show_default=True,
               help="Independent trainings (seeds seed, seed+1, ...); the best on the validation split is kept.")
-@click.option("--input-range", type=click.Choice(["auto", "fit"]), default="auto", show_default=True,
-              help="auto: keep the codes of data already on the 2^-bits grid, else fit min-max ranges; "
-                   "fit: always fit min-max ranges.")
+@click.option("--input-range", type=click.Choice(["auto", "robust", "fit"]), default="auto", show_default=True,
+              help="Input quantizer ranges. robust: 1st..99th percentile per feature (outliers saturate); "
+                   "fit: min-max; auto: keep the codes of data already on the 2^-bits grid, else robust.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the train/test split of CSV and built-in data (give compile the same --seed) "
                    "and of the training.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, input_bits: int, weight_bits: int,
               bias_bits: int, act_bits: int, weights: str, epochs: int, float_epochs: int, lr: float,
-              batch_size: int, patience: int, val_fraction: float, class_weight: str, restarts: int,
+              batch_size: int | None, patience: int, val_fraction: float, class_weight: str, restarts: int,
               input_range: str, seed: int, quiet: bool) -> None:
     """Quantization-aware training (Brevitas) of an MLP with power-of-two scales; writes an
     integer model that `approxmlp compile` turns into RTL as is, without re-quantizing."""
@@ -159,9 +160,7 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
     if out.is_dir():
         raise ApproxMLPError(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.pt'}")
     steps = Steps(not quiet)
-    steps(f"loading data {data}")
     try:
-        dataset = load_dataset(data, label=label, seed=seed)
         steps("importing Brevitas")
         from . import qat
 
@@ -169,6 +168,8 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
                               act_bits=act_bits, weights=weights, epochs=epochs, float_epochs=float_epochs, lr=lr,
                               batch_size=batch_size, patience=patience, val_fraction=val_fraction,
                               class_weight=class_weight, seed=seed, restarts=restarts, input_range=input_range)
+        steps(f"loading data {data}")
+        dataset = load_dataset(data, label=label, seed=seed)
     finally:
         steps.close()
     bar = TrainProgress(not quiet)
@@ -186,7 +187,8 @@ def _design_name(out: Path) -> str:
 
 
 class TrainProgress:
-    """One progress bar per training phase on a terminal; one line per phase otherwise."""
+    """Training progress on stderr: a live bar for the current phase on a terminal, and one
+    line per finished phase (epochs run, best validation accuracy, time)."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
@@ -203,12 +205,12 @@ class TrainProgress:
             self._end_phase()
             self.phase, self.t0 = phase, time.perf_counter()
             if console.is_terminal:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
                 if self.bar is None:
-                    self.bar = Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                                        TextColumn("epochs  best val {task.fields[best]}"), TimeElapsedColumn(),
-                                        console=console)
+                    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+                    self.bar = Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+                                        TextColumn("epochs, best val {task.fields[best]}"), TimeElapsedColumn(),
+                                        console=console, transient=True)
                     self.bar.start()
                 self.task = self.bar.add_task(phase, total=total, best="—")
         self.last = (epoch, metrics)
@@ -220,10 +222,10 @@ class TrainProgress:
             return
         epoch, metrics = self.last
         if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, total=epoch, completed=epoch)  # early stop: show it as done
-        else:
-            console.print(f"[dim]✓ {self.phase}: {epoch} epochs, best val accuracy "
-                          f"{metrics.get('best_val_acc', float('nan')):.4f} ({time.perf_counter() - self.t0:.1f} s)[/dim]")
+            self.bar.remove_task(self.task)
+            self.task = None
+        console.print(f"[dim]✓ {self.phase}: {epoch} epochs, best val accuracy "
+                      f"{metrics.get('best_val_acc', float('nan')):.4f} ({time.perf_counter() - self.t0:.1f} s)[/dim]")
         self.phase = None
 
     def close(self) -> None:
