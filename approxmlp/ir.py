@@ -42,6 +42,9 @@ MAX_WEIGHT_BITS = 24
 #: Biases live at accumulator scale, so they may be much wider than weights.
 MAX_BIAS_BITS = 48
 MAX_SHIFT = 48
+#: Most low score bits an argmax comparator may ignore: scores are int64, and 63 dropped
+#: bits leave just the sign (a larger shift is not defined on int64).
+MAX_CMP_DROP = 63
 
 ACTIVATIONS = ("qrelu", "linear")
 IR_FORMAT = "approxmlp-ir/1"
@@ -275,7 +278,7 @@ class MLP:
         elif a.act_trunc:
             raise IRError(f"{p}.act_trunc must be 0 for a linear layer, not {a.act_trunc}")
         if is_last:
-            _check_int(f"{p}.cmp_drop", a.cmp_drop, 0, MAX_WEIGHT_BITS + MAX_BIAS_BITS)
+            _check_int(f"{p}.cmp_drop", a.cmp_drop, 0, MAX_CMP_DROP)
         elif a.cmp_drop:
             raise IRError(f"{p}.cmp_drop must be 0 outside the last layer, not {a.cmp_drop}")
 

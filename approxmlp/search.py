@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 from deap import base as deap_base, tools
 
-from .approx import Population, allowed_weights, evaluate_population, project_weights
+from .approx import Population, PopulationEvaluator, allowed_weights, evaluate_population, project_weights
 from .cost import CostModel, features
 from .errors import ApproxMLPError
 
@@ -87,11 +87,13 @@ Evaluator = Callable[[Population], tuple[np.ndarray, np.ndarray]]
 
 def make_evaluator(X: np.ndarray, y: np.ndarray, cost: CostModel, mapper=map) -> Evaluator:
     """Accuracy and cost features of every individual; ``mapper`` may be a pool's or a
-    Dask client's ``map`` (over chunks of the population)."""
+    Dask client's ``map`` (over chunks of the population). The samples' encodings are
+    built once, here, and reused every generation (a remote worker rebuilds them)."""
+    samples = PopulationEvaluator(X)
 
     def evaluate(pop: Population) -> tuple[np.ndarray, np.ndarray]:
         chunks = _chunks(pop)
-        parts = list(mapper(_evaluate_chunk, [(c, X, y) for c in chunks]))
+        parts = list(mapper(_evaluate_chunk, [(c, samples, y) for c in chunks]))
         acc = np.concatenate([p[0] for p in parts])
         feats = np.vstack([p[1] for p in parts])
         return acc, feats
@@ -105,8 +107,8 @@ def _chunks(pop: Population, n: int = 4) -> list[Population]:
 
 
 def _evaluate_chunk(args) -> tuple[np.ndarray, np.ndarray]:
-    pop, X, y = args
-    classes = evaluate_population(pop, X)
+    pop, samples, y = args
+    classes = samples(pop)
     acc = (classes == y[None, :]).mean(axis=1)
     feats = np.vstack([features(pop.individual(i)) for i in range(pop.size)])
     return acc, feats

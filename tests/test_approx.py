@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from approxmlp.approx import Population, allowed_weights, evaluate_population, project_weights
 from approxmlp.emit import csd
 from approxmlp.golden import evaluate
+from approxmlp.ir import Layer, MLP
 from tests.strategies import inputs_for, mlps
 
 
@@ -50,6 +52,74 @@ def test_population_equals_golden(data):
     for i in range(pop.size):
         mlp = pop.individual(i)
         assert got[i].tolist() == evaluate(mlp, X).classes.tolist(), i
+
+
+def _extreme_population(rng: np.random.Generator) -> tuple[Population, np.ndarray]:
+    """Genes at the edges of what the IR allows: wide inputs and activations (no one-hot
+    code), weights up to 2**23 (float64 and int64 accumulators), huge biases and shifts,
+    product truncations past the product width, compare drops past 64 bits."""
+    n_in = int(rng.integers(1, 7))
+    in_bits = int(rng.choice([1, 4, 8, 9, 16]))
+    sizes = [int(rng.integers(1, 5)) for _ in range(int(rng.integers(0, 3)))] + [int(rng.integers(2, 5))]
+    wtop = int(rng.choice([3, 1 << 10, (1 << 23) - 1]))
+    layers, fan = [], n_in
+    for li, n in enumerate(sizes):
+        last = li == len(sizes) - 1
+        btop = int(rng.choice([10, 1 << 30, (1 << 47) - 1]))
+        layers.append(Layer(weights=rng.integers(-wtop, wtop + 1, size=(n, fan)),
+                            biases=rng.integers(-btop, btop + 1, size=n), shift=int(rng.integers(0, 49)),
+                            activation="linear" if last and rng.random() < 0.5 else "qrelu",
+                            act_bits=int(rng.choice([1, 8, 16]))))
+        fan = n
+    base = MLP(n_inputs=n_in, input_bits=in_bits, layers=tuple(layers))
+    pop = Population.from_mlp(base, 6)
+    for li, layer in enumerate(base.layers):
+        bits = base.operand_bits(li)
+        pop.masks[li] = rng.integers(0, 1 << bits, size=pop.masks[li].shape)
+        pop.masks[li][0] = (1 << bits) - 1
+        pop.product_trunc[li] = rng.choice([0, 0, 1, 5, 30, 40], size=pop.product_trunc[li].shape)
+        if layer.activation == "qrelu":
+            pop.act_trunc[li] = rng.integers(0, layer.act_bits, size=pop.act_trunc[li].shape)
+    pop.cmp_drop = rng.choice([0, 3, 31, 32, 40, 62, 63], size=pop.cmp_drop.shape)
+    X = rng.integers(0, 1 << in_bits, size=(40, n_in))
+    X[0], X[1] = 0, (1 << in_bits) - 1
+    return pop, X
+
+
+@pytest.mark.parametrize("formats", ["chosen", "integers only", "float64, int64"])
+def test_population_equals_golden_at_the_extremes(formats, monkeypatch):
+    """The evaluator's number formats (float32/float64 GEMMs, int32/int64 arithmetic) and its
+    masks for the truncations must never show: the golden model's classes, bit for bit.
+    The bounds that pick the formats are lowered to force the other code paths too."""
+    from approxmlp import approx
+
+    if formats == "integers only":
+        monkeypatch.setattr(approx, "_F64_EXACT", 0)
+    elif formats == "float64, int64":
+        monkeypatch.setattr(approx, "_F32_EXACT", 0)
+        monkeypatch.setattr(approx, "_I32_MAX", 0)
+    for seed in range(150 if formats == "chosen" else 40):
+        pop, X = _extreme_population(np.random.default_rng(seed))
+        got = evaluate_population(pop, X, chunk_bytes=1 << 10 if seed % 2 else 16 << 20)
+        for i in range(pop.size):
+            assert got[i].tolist() == evaluate(pop.individual(i), X).classes.tolist(), (seed, i)
+
+
+def test_evaluator_reuse_and_pickle():
+    """A search calls one evaluator for generation after generation (its caches and working
+    arrays kept), and ships it to other processes."""
+    import pickle
+
+    from approxmlp.approx import PopulationEvaluator
+
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        pop, X = _extreme_population(rng)
+        ev = PopulationEvaluator(X, chunk_bytes=1 << 12)
+        first = ev(pop)
+        assert ev(pop).tolist() == first.tolist()
+        assert ev(pop.take([3, 1])).tolist() == first[[3, 1]].tolist()
+        assert pickle.loads(pickle.dumps(ev))(pop).tolist() == first.tolist()
 
 
 def test_individual_roundtrip(tiny_approx):
