@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean
+.PHONY: demo test test-fast bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +28,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q
 
+# The literature benchmarks, unattended (reads ../shared/datasets; about an hour on 2 cores):
+# writes BENCHMARKS.md, docs/benchmarks.png and every design under bench-out/.
+bench: $(STAMP)
+	$(PY) -m flows.bench.run
+
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out bench-out .pytest_cache
