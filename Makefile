@@ -34,4 +34,4 @@ bench: $(STAMP)
 	$(PY) -m flows.bench.run
 
 clean:
-	rm -rf $(VENV) demo-out bench-out .pytest_cache
+	rm -rf $(VENV) demo-out bench-out example-out .pytest_cache

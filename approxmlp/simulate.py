@@ -335,14 +335,21 @@ def _tool_environ() -> Iterator[None]:
     an ``OBJCACHE``, Verilator's makefiles compile through ccache when it is installed:
     the Verilator runtime (most of a build's C++) then compiles once per machine rather
     than once per build, which takes a build from ~15 s to ~3 s.
+
+    ``PYTEST_*`` variables are hidden: when `approxmlp` runs inside a user's pytest suite,
+    the cocotb runner would otherwise take the bench for a pytest test and print its own
+    failure summary on stderr, next to approxmlp's one-line message.
     """
     updates = {key: value for key, value in find_verilator().env().items()
                if os.environ.get(key) != value}
     ccache = _find_ccache()
     if ccache and "OBJCACHE" not in os.environ:
         updates["OBJCACHE"] = ccache
-    saved = {key: os.environ.get(key) for key in updates}
+    hidden = [key for key in os.environ if key.startswith("PYTEST_")]
+    saved = {key: os.environ.get(key) for key in [*updates, *hidden]}
     os.environ.update(updates)
+    for key in hidden:
+        del os.environ[key]
     try:
         yield
     finally:

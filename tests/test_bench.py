@@ -1,0 +1,52 @@
+"""The benchmark runner behind `make bench`, end to end on one small data set (quick settings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.bench import run as bench
+
+from .conftest import SHARED, needs_shared
+
+
+def test_unknown_data_set_is_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--only", "Nope"])
+    assert exc.value.code == 2
+    assert "unknown data set Nope" in capsys.readouterr().err
+
+
+def test_budget_selection_takes_the_smallest_verified_design_within_the_loss():
+    def pt(i, acc, area, verified=True, exact=False):
+        return {"id": i, "exact": exact, "test_accuracy": acc, "verified": verified,
+                "printed": {"area_cm2": area, "power_mw": area * 3}}
+
+    points = [pt("exact", 0.90, 10.0, exact=True), pt("a", 0.895, 4.0), pt("b", 0.88, 2.0),
+              pt("c", 0.86, 1.0), pt("d", 0.89, 0.5, verified=False)]
+    got = bench._budgets(points, "printed")
+    assert [e["design"] for e in got["budgets"]] == ["a", "b", "c"]
+    assert got["budgets"][0]["reduction"] == pytest.approx(2.5)
+    assert got["budgets"][2]["power_reduction"] == pytest.approx(10.0)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.synth
+@needs_shared(SHARED / "datasets" / "seeds")
+def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
+    md, png = tmp_path / "BENCHMARKS.md", tmp_path / "fronts.png"
+    code = bench.main(["--only", "Seeds", "--quick", "--out", str(tmp_path / "work"), "--md", str(md),
+                       "--png", str(png)])
+    assert code == 0
+    rows = json.loads((tmp_path / "work" / "results.json").read_text())
+    assert [r["name"] for r in rows] == ["Seeds"]
+    row = rows[0]
+    assert row["topology"] == "7-3-3" and all(p["verified"] for p in row["points"])
+    for target in bench.TARGETS:
+        exact = row["targets"][target]["exact"]
+        assert (exact["luts"] if target.startswith("fpga") else exact["area_cm2"]) > 0
+    text = md.read_text()
+    assert "| Seeds | 7-3-3 |" in text and "fronts.png" in text and "## Tool speed" in text
+    assert png.stat().st_size > 10_000
