@@ -302,33 +302,40 @@ def inspect_cmd(path: Path) -> None:
 
 @cli.command("explore")
 @click.option("--model", "model", type=click.Path(path_type=Path), required=True,
-              help="Seed model: `approxmlp train` output or a float state_dict.")
+              help="The exact baseline (and the search's seed): `approxmlp train` output or a float state_dict.")
+@click.option("--seed-model", type=click.Path(path_type=Path), default=None,
+              help="Seed the search from this model instead (same topology and inputs), e.g. a "
+                   "`train --weights pow2` model; the baseline and --max-loss stay --model's.")
 @click.option("--data", "data", required=True, help="Data set (as for compile).")
 @OPT_TARGET
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--population", type=int, default=64, show_default=True)
-@click.option("--generations", type=int, default=80, show_default=True)
+@click.option("--population", type=int, default=96, show_default=True)
+@click.option("--generations", type=int, default=300, show_default=True)
 @click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="pow2", show_default=True,
               help="Values the constant multipliers may take: any integer, 0/±2^k, or 2/3 signed digits.")
 @click.option("--max-loss", type=float, default=0.05, show_default=True,
-              help="Largest training-accuracy loss against the seed model (fraction).")
+              help="Largest training-accuracy loss against the exact baseline (fraction).")
 @click.option("--max-power-mw", type=float, default=None, help="Power budget (estimated static power, mW).")
+@click.option("--max-designs", type=int, default=20, show_default=True,
+              help="Most front points to emit, verify and synthesize (spread along the front).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes evaluating the population.")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to evaluate on.")
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
 @click.option("--label", default=None, help="Label column of a CSV.")
 @click.option("-q", "--quiet", is_flag=True)
-def explore_cmd(model: Path, data: str, target: str, out: Path, population: int, generations: int, multipliers: str,
-                max_loss: float, max_power_mw: float | None, seed: int, workers: int, scheduler: str | None,
-                resume: bool, label: str | None, quiet: bool) -> None:
+def explore_cmd(model: Path, seed_model: Path | None, data: str, target: str, out: Path, population: int,
+                generations: int, multipliers: str, max_loss: float, max_power_mw: float | None, max_designs: int,
+                seed: int,
+                workers: int, scheduler: str | None, resume: bool, label: str | None, quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
     from .explore import ExploreOptions, fmt, run_explore
 
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
-                          scheduler=scheduler, resume=resume, label=label)
+                          scheduler=scheduler, resume=resume, label=label, seed_model=seed_model,
+                          max_designs=max_designs)
     steps = Steps(not quiet)
     try:
         summary = run_explore(model, data, out, opts, progress=steps)

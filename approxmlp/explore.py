@@ -15,9 +15,10 @@ Each design gets its own folder ``designs/<id>/`` laid out like `compile`'s outp
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,8 @@ BUDGETS = (0.01, 0.02, 0.05)
 @dataclass(frozen=True)
 class ExploreOptions:
     target: str = "printed"
-    population: int = 64
-    generations: int = 80
+    population: int = 96
+    generations: int = 300
     multipliers: str = "pow2"
     max_loss: float = 0.05
     max_power_mw: float | None = None
@@ -49,6 +50,11 @@ class ExploreOptions:
     weight_bits: int = 8
     act_bits: int = 8
     label: str | None = None
+    #: Model whose weights seed the search (e.g. a `train --weights pow2` model); the exact
+    #: baseline and the loss budget stay those of the main model. None: the main model.
+    seed_model: Path | None = None
+    #: Most front points made real (emitted, verified, synthesized): spread along the front.
+    max_designs: int = 20
 
 
 def _mapper(opts: ExploreOptions):
@@ -77,15 +83,15 @@ def _mapper(opts: ExploreOptions):
 def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, progress=lambda _: None) -> dict:
     from .cost import load_model as load_cost
     from .data import load_dataset
-    from .search import SearchConfig, make_evaluator, run_search
+    from .search import SearchConfig, make_evaluator, run_search, thin
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
                            act_bits=opts.act_bits, label=opts.label, seed=opts.seed)
     check_options(copts)
     if not 0 <= opts.max_loss < 1:
         raise ApproxMLPError(f"--max-loss must be in 0..1 (a fraction: 0.05 is 5 points), not {opts.max_loss}")
-    if opts.population < 4 or opts.generations < 1:
-        raise ApproxMLPError("--population must be >= 4 and --generations >= 1")
+    if opts.population < 4 or opts.generations < 1 or opts.max_designs < 1:
+        raise ApproxMLPError("--population must be >= 4, --generations >= 1 and --max-designs >= 1")
     cost = load_cost(opts.target)
     if cost is None:
         raise ApproxMLPError(f"no calibrated cost model for target {opts.target}; "
@@ -94,6 +100,8 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
     ir, quantizer, float_acc, copts = load_model_ir(Path(model_path), data, copts, progress)
     Xtr, Xte = quantizer(data.X_train), quantizer(data.X_test)
+    seed_ir = _seed_ir(opts, ir, quantizer, data, copts, progress)
+    reference = float(np.mean(evaluate(ir, Xtr).classes == data.y_train))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = SearchConfig(population=opts.population, generations=opts.generations, multipliers=opts.multipliers,
@@ -103,20 +111,38 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     t0 = time.perf_counter()
     try:
         progress(f"searching: NSGA-II, {cfg.population} x {cfg.generations} generations, {cfg.multipliers} multipliers")
-        result = run_search(ir, Xtr, data.y_train, cost, cfg, evaluate=make_evaluator(Xtr, data.y_train, cost, mapper),
-                            checkpoint=out / "checkpoint.npz", resume=opts.resume)
+        result = run_search(seed_ir, Xtr, data.y_train, cost, cfg,
+                            evaluate=make_evaluator(Xtr, data.y_train, cost, mapper),
+                            checkpoint=out / "checkpoint.npz", resume=opts.resume, reference_accuracy=reference)
     finally:
         close()
     t_search = time.perf_counter() - t0
-    front = result.front
+    front = thin(result.front, opts.max_designs)
     candidates = [("exact", ir)] + [(f"p{k:02d}", front.pop.individual(k, name=f"{ir.name}_p{k:02d}"))
                                     for k in range(front.pop.size)]
+    if seed_ir is not ir:
+        candidates.append(("seed", seed_ir))  # the seed model as trained, for comparison
     designs = _realize(candidates, data, quantizer, Xtr, Xte, out, copts, progress)
     summary = _summarize(designs, float_acc, result, opts, t_search, data)
     (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
     _plot(summary, out / "pareto.png")
     (out / "report.md").write_text(_markdown(summary))
     return summary
+
+
+def _seed_ir(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> MLP:
+    """The IR that seeds the search: ``opts.seed_model``'s, which must read the same inputs
+    (same topology, same input quantizer) as the main model, or the main model's own."""
+    if opts.seed_model is None:
+        return ir
+    seed_ir, seed_q, _, _ = load_model_ir(Path(opts.seed_model), data, copts, progress)
+    if seed_ir.topology_str != ir.topology_str:
+        raise ApproxMLPError(f"--seed-model {opts.seed_model} is {seed_ir.topology_str} but --model is "
+                             f"{ir.topology_str}; train the seed with the same --hidden sizes")
+    if seed_q.to_json() != quantizer.to_json():
+        raise ApproxMLPError(f"--seed-model {opts.seed_model} quantizes the inputs differently from --model; "
+                             "train both on the same data with the same --input-bits and --input-range")
+    return seed_ir
 
 
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: Path, opts: CompileOptions,
@@ -149,9 +175,15 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: 
         row["verification"] = {"vectors": res.vectors, "mismatches": len(res.mismatches),
                                "passed": res.ok and row["lint_warnings"] == 0}
         row["rtl_accuracy"] = float(np.mean(res.rtl == data.y_test))
-    for k, row in enumerate(rows):
-        progress(f"synthesizing {row['id']} ({k + 1}/{len(rows)}) for {opts.target}")
-        syn = run_synthesis(row["rtl"], opts, out / "designs" / row["id"] / "logs")
+    progress(f"synthesizing {len(rows)} designs for {opts.target}")
+
+    def synth(row: dict) -> dict:
+        return run_synthesis(row["rtl"], opts, out / "designs" / row["id"] / "logs")
+
+    # each Yosys run is a process of its own: run as many at once as there are cores
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        syntheses = list(pool.map(synth, rows))
+    for row, syn in zip(rows, syntheses):
         row["synthesis"] = syn
         report = {"id": row["id"], "target": opts.target, "ir_sha256": row["ir"].digest,
                   "accuracy": {"golden": row["test_accuracy"], "rtl": row["rtl_accuracy"],
@@ -200,7 +232,8 @@ def _summarize(rows: list[dict], float_acc, result, opts: ExploreOptions, t_sear
             "search": {"population": opts.population, "generations": opts.generations,
                        "multipliers": opts.multipliers, "max_loss": opts.max_loss,
                        "max_power_mw": opts.max_power_mw, "seed": opts.seed, "evaluations": result.evaluations,
-                       "seed_train_accuracy": result.seed_accuracy, "seconds": round(t_search, 2),
+                       "seed_model": str(opts.seed_model) if opts.seed_model else None,
+                       "reference_train_accuracy": result.seed_accuracy, "seconds": round(t_search, 2),
                        "history": result.history},
             "points": points, "budgets": budgets}
 

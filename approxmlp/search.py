@@ -35,8 +35,8 @@ CHECKPOINT_FORMAT = "approxmlp-search/1"
 
 @dataclass(frozen=True)
 class SearchConfig:
-    population: int = 64
-    generations: int = 80
+    population: int = 96
+    generations: int = 300
     multipliers: str = "pow2"       # value set of the constant multipliers
     weight_bits: int = 8
     max_loss: float = 0.05          # on training accuracy, against the seed model
@@ -178,10 +178,14 @@ def crossover(pop: Population, a: int, b: int, rng: np.random.Generator) -> None
     pop.cmp_drop[b, swap] = tmp
 
 
-def offspring(parents: Population, cfg: SearchConfig, rng: np.random.Generator) -> Population:
+def offspring(parents: Scored, cfg: SearchConfig, rng: np.random.Generator) -> Population:
+    """Children of ``parents``: binary tournaments on (non-domination rank, crowding) pick
+    the mates, as in NSGA-II; then neuron crossover and mutation."""
     allowed = allowed_weights(cfg.weight_bits, cfg.multipliers)
-    idx = rng.integers(0, parents.size, size=cfg.population)
-    kids = parents.take(idx)
+    rank, crowd = rank_and_crowding(parents)
+    a, b = rng.integers(0, parents.pop.size, size=(2, cfg.population))
+    a_wins = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowd[a] >= crowd[b]))
+    kids = parents.pop.take(np.where(a_wins, a, b))
     kids = Population.concat([kids])  # own copies
     for k in range(0, kids.size - 1, 2):
         if rng.random() < cfg.p_crossover:
@@ -200,45 +204,100 @@ def score(pop: Population, evaluate: Evaluator, cost: CostModel, cfg: SearchConf
     return Scored(pop=pop, acc=acc, area=area, power=power, feasible=ok)
 
 
-def select(s: Scored, k: int) -> Scored:
-    """NSGA-II environmental selection; infeasible candidates rank below every feasible one
-    (by their constraint violation: accuracy shortfall first)."""
+def _individuals(s: Scored) -> list[_Individual]:
+    """DEAP's view of a population: infeasible candidates are pushed behind every feasible
+    one (accuracy shortfall first), so that selection prefers any feasible design."""
     worst = float(s.area.max()) + 1.0
-    inds = [_Individual(i, float(s.acc[i]) if s.feasible[i] else float(s.acc[i]) - 2.0,
+    return [_Individual(i, float(s.acc[i]) if s.feasible[i] else float(s.acc[i]) - 2.0,
                         float(s.area[i]) if s.feasible[i] else worst + float(s.area[i]))
             for i in range(s.pop.size)]
+
+
+def rank_and_crowding(s: Scored) -> tuple[np.ndarray, np.ndarray]:
+    """Non-domination rank (0 = front) and crowding distance of every individual."""
+    inds = _individuals(s)
+    rank = np.zeros(len(inds), dtype=np.int64)
+    crowd = np.zeros(len(inds))
+    for r, front in enumerate(tools.sortNondominated(inds, len(inds))):
+        tools.emo.assignCrowdingDist(front)
+        for ind in front:
+            rank[ind.index] = r
+            crowd[ind.index] = ind.fitness.crowding_dist
+    return rank, crowd
+
+
+def select(s: Scored, k: int) -> Scored:
+    """NSGA-II environmental selection (DEAP's ``selNSGA2``) over :func:`_individuals`."""
+    inds = _individuals(s)
     chosen = sorted(ind.index for ind in tools.selNSGA2(inds, k))
-    idx = np.array(chosen)
-    return Scored(pop=s.pop.take(idx), acc=s.acc[idx], area=s.area[idx], power=s.power[idx], feasible=s.feasible[idx])
+    return take(s, np.array(chosen))
 
 
 def pareto_front(s: Scored) -> Scored:
     """Feasible, non-dominated, one per (accuracy, area), sorted by area."""
-    idx = [i for i in range(s.pop.size) if s.feasible[i]]
-    front = []
-    for i in idx:
-        dominated = any((s.acc[j] >= s.acc[i] and s.area[j] <= s.area[i]) and
-                        (s.acc[j] > s.acc[i] or s.area[j] < s.area[i]) for j in idx)
-        if not dominated:
-            front.append(i)
+    idx = np.flatnonzero(s.feasible)
+    acc, area = s.acc[idx], s.area[idx]
+    # j dominates i: at least as good on both objectives and better on one
+    dom = ((acc[:, None] >= acc[None, :]) & (area[:, None] <= area[None, :])
+           & ((acc[:, None] > acc[None, :]) | (area[:, None] < area[None, :])))
+    front = idx[~dom.any(axis=0)]
     seen, keep = set(), []
-    for i in sorted(front, key=lambda i: (s.area[i], -s.acc[i])):
+    for i in sorted(front.tolist(), key=lambda i: (s.area[i], -s.acc[i])):
         key = (round(float(s.acc[i]), 9), round(float(s.area[i]), 6))
         if key not in seen:
             seen.add(key)
             keep.append(i)
     idx = np.array(keep, dtype=np.int64)
+    return take(s, idx)
+
+
+def take(s: Scored, idx: np.ndarray) -> Scored:
     return Scored(pop=s.pop.take(idx), acc=s.acc[idx], area=s.area[idx], power=s.power[idx], feasible=s.feasible[idx])
 
 
+def merge(a: Scored, b: Scored) -> Scored:
+    return Scored(pop=Population.concat([a.pop, b.pop]), acc=np.concatenate([a.acc, b.acc]),
+                  area=np.concatenate([a.area, b.area]), power=np.concatenate([a.power, b.power]),
+                  feasible=np.concatenate([a.feasible, b.feasible]))
+
+
+def thin(front: Scored, k: int) -> Scored:
+    """At most ``k`` points of a front sorted by area, spread evenly along it, always
+    keeping both ends (the smallest design and the most accurate one)."""
+    n = front.pop.size
+    if n <= k:
+        return front
+    idx = np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
+    return take(front, idx)
+
+
 # -- checkpoints ----------------------------------------------------------------------
-def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, cfg: SearchConfig,
-                    history: list[dict], seed_acc: float, evaluations: int) -> None:
-    """Atomic: written beside, then renamed, so an interrupt never leaves half a file."""
+_GENES = ("weights", "masks", "biases", "product_trunc", "act_trunc")
+
+
+def _arrays(s: Scored, prefix: str = "") -> dict[str, np.ndarray]:
     arrays = {"acc": s.acc, "area": s.area, "power": s.power, "feasible": s.feasible, "cmp_drop": s.pop.cmp_drop}
     for li in range(len(s.pop.weights)):
-        for name in ("weights", "masks", "biases", "product_trunc", "act_trunc"):
+        for name in _GENES:
             arrays[f"{name}_{li}"] = getattr(s.pop, name)[li]
+    return {prefix + k: v for k, v in arrays.items()}
+
+
+def _scored(arrays: dict[str, np.ndarray], base, prefix: str = "") -> Scored:
+    a = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    n = len(base.layers)
+    pop = Population(base=base, cmp_drop=a["cmp_drop"],
+                     **{name: [a[f"{name}_{li}"] for li in range(n)] for name in _GENES})
+    return Scored(pop=pop, acc=a["acc"], area=a["area"], power=a["power"], feasible=a["feasible"])
+
+
+def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, cfg: SearchConfig,
+                    history: list[dict], seed_acc: float, evaluations: int, archive: Scored | None = None) -> None:
+    """Atomic: written beside, then renamed, so an interrupt never leaves half a file.
+    Holds the population and the archive of every non-dominated design seen so far."""
+    arrays = _arrays(s)
+    if archive is not None:
+        arrays.update(_arrays(archive, "archive."))
     meta = {"format": CHECKPOINT_FORMAT, "generation": gen, "config": asdict(cfg), "history": history,
             "rng": rng.bit_generator.state, "base_digest": s.pop.base.digest, "seed_accuracy": seed_acc,
             "evaluations": evaluations}
@@ -260,48 +319,52 @@ def load_checkpoint(path: Path, base, cfg: SearchConfig):
     if meta["config"] != asdict(cfg):
         raise ApproxMLPError(f"checkpoint {path} was written with other search settings; "
                              "resume with the same options or delete it")
-    n = len(base.layers)
-    pop = Population(base=base, weights=[arrays[f"weights_{li}"] for li in range(n)],
-                     masks=[arrays[f"masks_{li}"] for li in range(n)], biases=[arrays[f"biases_{li}"] for li in range(n)],
-                     product_trunc=[arrays[f"product_trunc_{li}"] for li in range(n)],
-                     act_trunc=[arrays[f"act_trunc_{li}"] for li in range(n)], cmp_drop=arrays["cmp_drop"])
-    s = Scored(pop=pop, acc=arrays["acc"], area=arrays["area"], power=arrays["power"], feasible=arrays["feasible"])
+    s = _scored({k: v for k, v in arrays.items() if not k.startswith("archive.")}, base)
+    archive = _scored(arrays, base, "archive.") if "archive.acc" in arrays else pareto_front(s)
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
-    return meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"]
+    return meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"], archive
 
 
 # -- the loop -------------------------------------------------------------------------
 def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchConfig, *,
                evaluate: Evaluator | None = None, checkpoint: Path | None = None, resume: bool = False,
+               reference_accuracy: float | None = None,
                progress: Callable[[int, dict], None] | None = None) -> SearchResult:
-    """NSGA-II from the seed model ``base`` on integer training inputs ``X``."""
+    """NSGA-II from the seed model ``base`` on integer training inputs ``X``.
+
+    ``cfg.max_loss`` is measured against ``reference_accuracy`` (the exact baseline's
+    training accuracy when the seed is another model, e.g. a power-of-two QAT model),
+    by default against the seed's own."""
     evaluate = evaluate or make_evaluator(X, y, cost)
     if resume and checkpoint is not None and checkpoint.is_file():
-        gen, current, rng, history, seed_acc, evals = load_checkpoint(checkpoint, base, cfg)
+        gen, current, rng, history, seed_acc, evals, archive = load_checkpoint(checkpoint, base, cfg)
     else:
         rng = np.random.default_rng(cfg.seed)
         seed_pop = Population.from_mlp(base, 1)
         seed_acc = float((evaluate_population(seed_pop, X)[0] == y).mean())
+        if reference_accuracy is not None:
+            seed_acc = float(reference_accuracy)
         current = score(seed_population(base, cfg, rng), evaluate, cost, cfg, seed_acc)
         gen, history, evals = 0, [], cfg.population
+        archive = pareto_front(current)
         history.append(_log(0, current))
         if checkpoint is not None:
-            save_checkpoint(checkpoint, 0, current, rng, cfg, history, seed_acc, evals)
+            save_checkpoint(checkpoint, 0, current, rng, cfg, history, seed_acc, evals, archive)
     while gen < cfg.generations:
         gen += 1
-        kids = score(offspring(current.pop, cfg, rng), evaluate, cost, cfg, seed_acc)
+        kids = score(offspring(current, cfg, rng), evaluate, cost, cfg, seed_acc)
         evals += kids.pop.size
-        merged = Scored(pop=Population.concat([current.pop, kids.pop]), acc=np.concatenate([current.acc, kids.acc]),
-                        area=np.concatenate([current.area, kids.area]), power=np.concatenate([current.power, kids.power]),
-                        feasible=np.concatenate([current.feasible, kids.feasible]))
-        current = select(merged, cfg.population)
+        current = select(merge(current, kids), cfg.population)
+        # The archive keeps every non-dominated design ever seen: the population alone
+        # forgets front points that crowding pushes out.
+        archive = pareto_front(merge(archive, kids))
         history.append(_log(gen, current))
         if checkpoint is not None:
-            save_checkpoint(checkpoint, gen, current, rng, cfg, history, seed_acc, evals)
+            save_checkpoint(checkpoint, gen, current, rng, cfg, history, seed_acc, evals, archive)
         if progress:
             progress(gen, history[-1])
-    return SearchResult(front=pareto_front(current), history=history, seed_accuracy=seed_acc, evaluations=evals)
+    return SearchResult(front=archive, history=history, seed_accuracy=seed_acc, evaluations=evals)
 
 
 def _log(gen: int, s: Scored) -> dict:

@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,14 +97,18 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     topo = "-".join(str(n) for n in (data.n_features, *b.hidden, data.n_classes))
     row.update(topology=topo, train=len(data.y_train), test=len(data.y_test))
 
-    log(f"{b.name} {topo}: train (QAT)")
-    cfg = qat.TrainConfig(hidden=b.hidden, seed=seed, **({"restarts": 1, "epochs": 60, "float_epochs": 60}
-                                                          if quick else {}))
+    log(f"{b.name} {topo}: train (QAT: the int-weight baseline, then the pow2 seed of the search)")
+    small = {"restarts": 1, "epochs": 60, "float_epochs": 60} if quick else {}
+    name = b.name.lower().replace("-", "_")
     t = time.perf_counter()
-    res = qat.train(data, cfg, name=b.name.lower().replace("-", "_"))
+    res = qat.train(data, qat.TrainConfig(hidden=b.hidden, seed=seed, **small), name=name)
     row["train_s"] = time.perf_counter() - t
-    model = out / "model.pt"
+    model, seed_model = out / "model.pt", out / "model-pow2.pt"
     qat.save(res, model)
+    t = time.perf_counter()
+    res2 = qat.train(data, qat.TrainConfig(hidden=b.hidden, seed=seed, weights="pow2", **small), name=name)
+    row["train_pow2_s"] = time.perf_counter() - t
+    qat.save(res2, seed_model)
 
     log(f"{b.name}: compile (emit, verify, synthesize on EGFET)")
     t = time.perf_counter()
@@ -115,7 +120,8 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     row["float_accuracy"] = res.summary["float_accuracy"]["test"]
 
     log(f"{b.name}: explore (NSGA-II, EGFET cost model)")
-    opts = ExploreOptions(target="printed", seed=seed, **({"population": 24, "generations": 8} if quick else {}))
+    opts = ExploreOptions(target="printed", seed=seed, seed_model=seed_model,
+                          **({"population": 24, "generations": 8, "max_designs": 6} if quick else {}))
     t = time.perf_counter()
     summary = run_explore(model, spec, out / "explore", opts, progress=lambda m: None)
     row["explore_s"] = time.perf_counter() - t
@@ -132,10 +138,12 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     log(f"{b.name}: {len(points)} designs ({sum(p['verified'] for p in points)} verified); "
         "synthesizing them for CNT-TFT and iCE40")
     t = time.perf_counter()
-    for p in points:
-        rtl = out / "explore" / "designs" / p["id"] / "rtl" / "top.v"
-        for target in TARGETS[1:]:
-            p[target] = _synth(rtl, target)
+    jobs = [(p, target) for p in points for target in TARGETS[1:]]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each Yosys run is its own process
+        results = pool.map(lambda job: _synth(out / "explore" / "designs" / job[0]["id"] / "rtl" / "top.v", job[1]),
+                           jobs)
+        for (p, target), r in zip(jobs, results):
+            p[target] = r
     row["resynth_s"] = time.perf_counter() - t
     row["points"] = points
     row["targets"] = {tg: _budgets(points, tg) for tg in TARGETS}
@@ -144,7 +152,7 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     from flows.bench.eval_speed import measure
 
     q = res.quantizer
-    row["eval_speed"] = measure(res.ir, q(data.X_train), population=64, seed=seed)
+    row["eval_speed"] = measure(res.ir, q(data.X_train), population=opts.population, seed=seed)
     row["eval_speed"].pop("data", None)
     row["ok"] = all(p["verified"] for p in points)
     return row

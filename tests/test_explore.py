@@ -1,0 +1,94 @@
+"""`approxmlp explore`: the front archive, its thinning, the loss reference and --seed-model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from approxmlp.approx import Population
+from approxmlp.search import Scored, SearchConfig, pareto_front, run_search, thin
+from tests.test_approx import _search_setup
+from tests.test_cli import assert_one_line_failure, run
+
+
+def _scored(acc, area, feasible=None) -> Scored:
+    from tests.conftest import tiny_mlp
+
+    n = len(acc)
+    return Scored(pop=Population.from_mlp(tiny_mlp(), n), acc=np.asarray(acc, float), area=np.asarray(area, float),
+                  power=np.zeros(n), feasible=np.ones(n, bool) if feasible is None else np.asarray(feasible))
+
+
+def test_pareto_front_equals_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 30))
+        acc, area = rng.integers(0, 6, n) / 5, rng.integers(0, 6, n).astype(float)
+        feas = rng.random(n) < 0.8
+        got = pareto_front(_scored(acc, area, feas))
+        want = {(acc[i], area[i]) for i in range(n) if feas[i] and not any(
+            feas[j] and acc[j] >= acc[i] and area[j] <= area[i] and (acc[j] > acc[i] or area[j] < area[i])
+            for j in range(n))}
+        assert set(zip(got.acc.tolist(), got.area.tolist())) == want
+        assert got.pop.size == len(want) and list(got.area) == sorted(got.area)
+
+
+def test_thin_keeps_both_ends_and_at_most_k():
+    front = pareto_front(_scored(np.linspace(0.5, 0.9, 40), np.arange(40.0)))
+    t = thin(front, 7)
+    assert t.pop.size == 7
+    assert t.area[0] == front.area[0] and t.area[-1] == front.area[-1]
+    assert thin(front, 100).pop.size == 40
+
+
+def test_loss_budget_is_measured_against_the_reference_accuracy():
+    ir, X, y, cost = _search_setup()
+    cfg = SearchConfig(population=16, generations=3, seed=0, max_loss=0.0)
+    # nothing can beat a perfect reference with zero loss allowed, unless it is perfect too
+    res = run_search(ir, X, y, cost, cfg, reference_accuracy=1.0 + 1e-9)
+    assert res.front.pop.size == 0 and res.seed_accuracy == pytest.approx(1.0)
+    res = run_search(ir, X, y, cost, SearchConfig(population=16, generations=3, seed=0, max_loss=1.0),
+                     reference_accuracy=0.5)
+    assert res.front.pop.size >= 1
+
+
+def _float_model(path, hidden: int, n_in: int = 4, n_out: int = 3, seed: int = 0):
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_seed_model_of_another_topology_exits_2(capsys, tmp_path):
+    base, other = _float_model(tmp_path / "a.pt", 3), _float_model(tmp_path / "b.pt", 5)
+    code, _, err = run(capsys, "explore", "--model", str(base), "--seed-model", str(other), "--data", "iris",
+                       "--out", str(tmp_path / "x"), "-q")
+    assert_one_line_failure(code, err, "--seed-model", "4-5-3", "4-3-3", "--hidden")
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
+    """The bench's recipe: int-weight baseline, pow2 QAT seed; the seed is realized too."""
+    base, seed = tmp_path / "int.pt", tmp_path / "pow2.pt"
+    for path, weights in ((base, "int"), (seed, "pow2")):
+        code, _, err = run(capsys, "train", "--data", "iris", "--hidden", "3", "--weights", weights, "--restarts", "1",
+                           "--epochs", "40", "--float-epochs", "40", "--out", str(path), "-q")
+        assert code == 0, err
+    out = tmp_path / "explore"
+    code, _, err = run(capsys, "explore", "--model", str(base), "--seed-model", str(seed), "--data", "iris",
+                       "--out", str(out), "--population", "16", "--generations", "6", "--max-designs", "3", "-q")
+    assert code == 0, err
+    s = json.loads((out / "pareto.json").read_text())
+    ids = [p["id"] for p in s["points"]]
+    assert ids[0] == "exact" and ids[-1] == "seed" and 2 <= len(ids) <= 5
+    assert all(p["verification"]["passed"] for p in s["points"])
+    assert s["search"]["seed_model"] == str(seed)
+    exact_train = s["points"][0]["train_accuracy"]
+    assert s["search"]["reference_train_accuracy"] == pytest.approx(exact_train)
+    for p in s["points"][1:-1]:  # the search's designs keep the budget against the *baseline*
+        assert p["train_accuracy"] >= exact_train - 0.05 - 1e-9
