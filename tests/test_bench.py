@@ -36,9 +36,10 @@ def test_budget_selection_takes_the_smallest_verified_design_within_the_loss():
 @pytest.mark.synth
 @needs_shared(SHARED / "datasets" / "seeds")
 def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
-    md, png = tmp_path / "BENCHMARKS.md", tmp_path / "fronts.png"
+    md, png, readme = tmp_path / "BENCHMARKS.md", tmp_path / "fronts.png", tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{bench.HEADLINE_BEGIN}\nold\n{bench.HEADLINE_END}\n\nrest\n")
     code = bench.main(["--only", "Seeds", "--quick", "--out", str(tmp_path / "work"), "--md", str(md),
-                       "--png", str(png)])
+                       "--png", str(png), "--readme", str(readme)])
     assert code == 0
     rows = json.loads((tmp_path / "work" / "results.json").read_text())
     assert [r["name"] for r in rows] == ["Seeds"]
@@ -50,3 +51,5 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     text = md.read_text()
     assert "| Seeds | 7-3-3 |" in text and "fronts.png" in text and "## Tool speed" in text
     assert png.stat().st_size > 10_000
+    head = readme.read_text()
+    assert "old" not in head and "| Seeds 7-3-3 |" in head and head.endswith("\nrest\n")

@@ -129,7 +129,7 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     row["evaluations"] = summary["search"]["evaluations"]
 
     points = []
-    for p in summary["points"]:
+    for p in summary["points"]:  # exact, the front, and "seed" (the pow2 QAT model as trained)
         points.append({"id": p["id"], "exact": p["exact"], "test_accuracy": p["test_accuracy"],
                        "verified": p["verification"]["passed"],
                        "vectors": f"{p['verification']['vectors'] - p['verification']['mismatches']}"
@@ -220,9 +220,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
          f"approxmlp {meta['version']}, {meta['yosys']}, {meta['verilator']}. "
          f"Total wall time {meta['total_min']:.1f} min. Every number below comes from that run, "
          "except the *published* columns.", "",
-         "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology), then "
-         "`approxmlp explore` with default settings (NSGA-II, power-of-two multipliers, input bit masks, "
-         "truncation, argmax bits; EGFET cost model). Every design in the tables is verified in RTL "
+         "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and a "
+         "power-of-two QAT model (`--weights pow2`), then `approxmlp explore --seed-model` the pow2 model with "
+         "default settings (NSGA-II, power-of-two multipliers, input bit masks, truncation, argmax bits; "
+         "EGFET cost model; the loss budget is against the exact baseline). Every design in the tables is verified in RTL "
          "(cocotb + Verilator) on 100% of its test vectors and synthesized with Yosys + ABC. "
          "Accuracy is on the test split; a loss budget is in points of test accuracy below the exact "
          "baseline; *reduction* is exact / approximate.", ""]
@@ -238,6 +239,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         for b in BUDGETS:
             head += f" | ≤{b:.0%} loss: acc / " + ("LUTs / reduction" if fpga else "cm² / mW / area, power reduction")
             sep += "|---"
+        head += " | pow2 QAT (seed): acc / " + ("LUTs" if fpga else "cm²")
+        sep += "|---"
         if tg == "printed":
             head += " | published exact cm² | published approx. (1%) cm²"
             sep += "|---|---"
@@ -258,6 +261,12 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 else:
                     line += (f" | {e['accuracy']:.3f} / {_a(e['area_cm2'])} / {_a(e['power_mw'])} / "
                              f"{_x(e['reduction'])}, {_x(e['power_reduction'])}")
+            seed = next((p for p in r["points"] if p["id"] == "seed"), None)
+            if seed is None:
+                line += " | —"
+            else:
+                m = seed[tg]["luts"] if fpga else seed[tg]["area_cm2"]
+                line += f" | {seed['test_accuracy']:.3f} / {_f(m) if fpga else _a(m)}"
             if tg == "printed":
                 pub = r["published"]
                 line += f" | {_f(pub['exact_cm2'], 1)} | {_f(pub['approx_1pct_cm2'], 1)}"
@@ -276,19 +285,58 @@ def markdown(rows: list[dict], meta: dict) -> str:
           "design; *explore* = search + emit, verify and synthesize every front point; *re-measure* = the "
           "front on CNT-TFT and iCE40. Fitness evaluation: individual x sample evaluations per second, "
           "vectorized population evaluator vs a per-sample Python loop over the same IR semantics.", "",
-          "| data set | train | compile | emit | verify | synth | explore (search) | designs | re-measure "
+          "| data set | train int, pow2 | compile | emit | verify | synth | explore (search) | designs | re-measure "
           "| evals/s vectorized | evals/s loop | ratio |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             continue
         s = r["eval_speed"]
-        L.append(f"| {r['name']} | {r['train_s']:.0f} | {r['compile_s']:.1f} | {_f(r['emit_s'], 2)} | "
+        L.append(f"| {r['name']} | {r['train_s']:.0f}, {r['train_pow2_s']:.0f} | {r['compile_s']:.1f} | {_f(r['emit_s'], 2)} | "
                  f"{_f(r['verify_s'], 1)} | {_f(r['synth_s'], 1)} | {r['explore_s']:.0f} ({r['search_s']:.0f}) | "
                  f"{len(r['points'])} | {r['resynth_s']:.0f} | {s['vectorized_per_s']:.3g} | {s['loop_per_s']:.3g} | "
                  f"{s['ratio']:.0f}x |")
     L.append("")
     return "\n".join(L)
+
+
+HEADLINE_BEGIN, HEADLINE_END = "<!-- bench:headline -->", "<!-- /bench:headline -->"
+
+
+def headline(rows: list[dict], meta: dict) -> str:
+    """The README's opening table: EGFET, exact vs the smallest verified design at 1% and 5% loss."""
+    L = ["| data set | exact: acc / cm² | ≤1% loss: cm² (area, power reduction) | ≤5% loss: cm² (area, power "
+         "reduction) | published exact / approx. (1%) cm² |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            continue
+        t = r["targets"]["printed"]
+        cells = []
+        for e in t["budgets"]:
+            if e["max_loss"] in (0.01, 0.05):
+                cells.append("none" if e["design"] is None else
+                             f"{_a(e['area_cm2'])} ({_x(e['reduction'])}, {_x(e['power_reduction'])})")
+        pub = r["published"]
+        L.append(f"| {r['name']} {r['topology']} | {t['exact']['accuracy']:.3f} / {_a(t['exact']['area_cm2'])} | "
+                 f"{cells[0]} | {cells[1]} | {_f(pub['exact_cm2'], 1)} / {_f(pub['approx_1pct_cm2'], 1)} |")
+    L += ["", f"EGFET printed cells, every design verified in RTL on 100% of its test vectors; from `make bench` "
+          f"({meta['date']}, {meta['total_min']:.0f} min on {meta['machine'].split(', Python')[0]}); "
+          "published figures from a commercial flow. Details, CNT-TFT, iCE40 and tool speed: "
+          "[BENCHMARKS.md](BENCHMARKS.md)."]
+    return "\n".join(L)
+
+
+def update_readme(path: Path, text: str) -> bool:
+    """Replace the text between the headline markers of ``path``; False if it has none."""
+    if not path.is_file():
+        return False
+    old = path.read_text()
+    if HEADLINE_BEGIN not in old or HEADLINE_END not in old:
+        return False
+    head, rest = old.split(HEADLINE_BEGIN, 1)
+    _, tail = rest.split(HEADLINE_END, 1)
+    path.write_text(f"{head}{HEADLINE_BEGIN}\n{text}\n{HEADLINE_END}{tail}")
+    return True
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -357,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "bench-out", help="Work folder (default bench-out/).")
     ap.add_argument("--md", type=Path, default=REPO / "BENCHMARKS.md")
     ap.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks.png")
+    ap.add_argument("--readme", type=Path, default=REPO / "README.md",
+                    help="File whose headline table (between bench:headline markers) is rewritten.")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="Folder holding datasets/.")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -387,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = _meta(time.perf_counter() - t0) | {"png": Path(os.path.relpath(a.png, a.md.parent)).as_posix()}
     a.md.write_text(markdown(rows, meta))
     plot(rows, a.png)
+    if update_readme(a.readme, headline(rows, meta)):
+        log(f"updated the headline table of {a.readme}")
     log(f"wrote {a.md} and {a.png} ({meta['total_min']:.1f} min)")
     failed = [r["name"] for r in rows if "error" in r or not r.get("ok")]
     if failed:
