@@ -316,7 +316,12 @@ def load_outputs(path: Path, designs: Sequence[SimDesign]) -> list[np.ndarray] |
 #: is the place to judge them; port mismatches are caught by
 #: :func:`check_wrapper_warnings`); -O0 because the C++ compile dominates and each model
 #: only evaluates a few thousand times.
-_BUILD_ARGS = ["-Wno-fatal", "-CFLAGS", "-O0"]
+#: ``--output-split 0``: one C++ file, compiled in one go. Past Verilator's default split
+#: size (a few dozen large designs in one build) it would switch to per-file builds with a
+#: precompiled header, whose include flag the PyPI wheel's verilated.mk leaves empty
+#: (``CFG_CXXFLAGS_PCH_I =``): the build then fails with "Vtop__pch.h.fast: linker input
+#: file not found".
+_BUILD_ARGS = ["-Wno-fatal", "-CFLAGS", "-O0", "--output-split", "0"]
 
 
 def _find_ccache() -> str | None:
