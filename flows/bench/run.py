@@ -217,7 +217,7 @@ def _x(v):
 def markdown(rows: list[dict], meta: dict) -> str:
     L = ["# Benchmarks", "",
          f"Produced by `make bench` (`python -m flows.bench.run`) on {meta['date']}, {meta['machine']}; "
-         f"approxmlp {meta['version']}, {meta['yosys']}, {meta['verilator']}. "
+         f"approxmlp {meta['version']} (commit {meta['commit']}), {meta['yosys']}, {meta['verilator']}. "
          f"Total wall time {meta['total_min']:.1f} min. Every number below comes from that run, "
          "except the *published* columns.", "",
          "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and a "
@@ -392,7 +392,18 @@ def _meta(total_s: float) -> dict:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count()
-    return {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {cpus} CPUs, Python "
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no", "--", "approxmlp", "flows"):
+        commit += " + local changes"
+    return {"commit": commit, "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {cpus} CPUs, Python "
             f"{platform.python_version()}", "version": __version__, "yosys": yosys_version().split(" (")[0],
             "verilator": verilator_version(), "total_min": total_s / 60}
 
