@@ -341,10 +341,10 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
         gen, current, rng, history, seed_acc, evals, archive = load_checkpoint(checkpoint, base, cfg)
     else:
         rng = np.random.default_rng(cfg.seed)
-        seed_pop = Population.from_mlp(base, 1)
-        seed_acc = float((evaluate_population(seed_pop, X)[0] == y).mean())
         if reference_accuracy is not None:
             seed_acc = float(reference_accuracy)
+        else:
+            seed_acc = float((evaluate_population(Population.from_mlp(base, 1), X)[0] == y).mean())
         current = score(seed_population(base, cfg, rng), evaluate, cost, cfg, seed_acc)
         gen, history, evals = 0, [], cfg.population
         archive = pareto_front(current)

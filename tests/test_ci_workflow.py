@@ -46,10 +46,10 @@ def heavy(test):
     return pytest.mark.sim(pytest.mark.synth(test))
 
 
-def shell_env(**extra: str) -> dict:
-    """This environment as a CI shell has it: without pytest's PYTEST_* variables (the cocotb
-    runner changes behaviour under PYTEST_CURRENT_TEST), with this interpreter's bin first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+def shell_env(*, keep_pytest: bool = False, **extra: str) -> dict:
+    """This environment as a CI shell has it: without pytest's PYTEST_* variables (unless
+    ``keep_pytest``: a user's own test suite), with this interpreter's bin first."""
+    env = {k: v for k, v in os.environ.items() if keep_pytest or not k.startswith("PYTEST_")}
     env.update(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONIOENCODING="utf-8")
     env.update(extra)
     return env
@@ -164,7 +164,7 @@ def test_verify_exits_1_on_tampered_rtl_and_writes_junit(tampered):
     junit = tampered / "junit.xml"
     # Run from inside this pytest process's environment (PYTEST_CURRENT_TEST set), as a user's
     # own test suite would: the one-line failure must hold there too.
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONIOENCODING="utf-8")
+    env = shell_env(keep_pytest=True)
     assert "PYTEST_CURRENT_TEST" in env
     r = subprocess.run([str(BIN / "approxmlp"), "verify", str(tampered), "--junit", str(junit), "-q"],
                        capture_output=True, text=True, encoding="utf-8", env=env, check=False)

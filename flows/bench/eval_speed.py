@@ -30,8 +30,6 @@ from approxmlp.quantize import FloatMLP, quantize_ptq
 from approxmlp.search import SearchConfig, mutate_one
 
 SPLITS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "splits"
-#: The literature's hidden layers for the reference splits (as in the tests).
-REFERENCE_HIDDEN = {"Breast_Cancer": (3,), "Cardio": (3,), "Pendigits": (5,), "RedWine": (2,), "WhiteWine": (4,)}
 
 
 def per_sample_loop(mlp, X) -> list[int]:
@@ -79,7 +77,9 @@ def run(data: str = "wine", hidden=None, population: int = 64, seed: int = 0) ->
     reference split, else one of 4) on ``data`` (a built-in name or a split folder), then
     :func:`measure` on its training samples."""
     if hidden is None:
-        hidden = REFERENCE_HIDDEN.get(Path(str(data)).name, (4,))
+        from flows.bench.run import BENCHES  # the literature's topologies
+
+        hidden = {b.name: b.hidden for b in BENCHES}.get(Path(str(data)).name, (4,))
     hidden = tuple(int(h) for h in hidden)
     d = load_dataset(data)
     net = train_float(d.X_train, d.y_train, hidden, d.n_classes, epochs=100, seed=seed)

@@ -37,8 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from approxmlp.explore import BUDGETS  # the loss budgets of explore's own report
+
 REPO = Path(__file__).resolve().parents[2]
-BUDGETS = (0.01, 0.02, 0.05)
 TARGETS = ("printed", "printed-cnt", "fpga-ice40")  # EGFET first: the front is searched on it
 
 
