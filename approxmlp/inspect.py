@@ -36,13 +36,13 @@ def _width(node) -> int:
 
 def area_shares(folder: Path) -> dict[str, float]:
     """Each neuron's share of the estimated area, from the folder's ``ir.json`` and the
-    cost model of its target (adder and comparator bits when no model is calibrated)."""
+    cost model of its target (rough gate equivalents when no model is calibrated)."""
     import json
 
     import numpy as np
 
     from .compiler import load_ir
-    from .cost import load_model, neuron_features
+    from .cost import GATE_EQUIVALENTS, load_model, neuron_features
 
     ir = load_ir(folder)
     target = "printed"
@@ -50,7 +50,7 @@ def area_shares(folder: Path) -> dict[str, float]:
         target = json.loads((folder / "report.json").read_text()).get("target", target)
     feats = neuron_features(ir)
     model = load_model(target)
-    coeff = np.array(model.area[1:]) if model else np.ones(3)
+    coeff = np.array(model.area[1:]) if model else GATE_EQUIVALENTS
     cost = {f"l{li}_n{j}": float(f @ coeff) for (li, j), f in feats.items()}
     total = sum(cost.values()) or 1.0
     return {k: v / total for k, v in cost.items()}

@@ -128,7 +128,7 @@ def test_individual_roundtrip(tiny_approx):
 
 
 def _search_setup():
-    from approxmlp.cost import CostModel
+    from approxmlp.cost import FEATURES, CostModel
     from approxmlp.data import InputQuantizer, load_dataset
     from approxmlp.floatnet import train_float
     from approxmlp.quantize import FloatMLP, quantize_ptq
@@ -138,7 +138,8 @@ def _search_setup():
     fm = FloatMLP.from_state_dict(net.state_dict())
     q = InputQuantizer.fit(d.X_train, 4)
     ir = quantize_ptq(fm, q, q(d.X_train))
-    cost = CostModel("printed", area=(10.0, 1.0, 2.0, 3.0), power=(0.0, 0.001, 0.001, 0.001))
+    n = len(FEATURES)
+    cost = CostModel("printed", area=(10.0,) + tuple(1.0 + k % 3 for k in range(n)), power=(0.0,) + (0.001,) * n)
     return ir, q(d.X_train), d.y_train, cost
 
 

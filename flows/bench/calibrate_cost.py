@@ -1,19 +1,40 @@
 """Calibrate the search's cost model against real synthesis, and report its error.
 
-    python -m flows.bench.calibrate_cost [--targets printed,printed-cnt,fpga-ice40] [--designs 48]
+    python -m flows.bench.calibrate_cost [--targets printed,printed-cnt,fpga-ice40]
+                                         [--cache DIR] [--workers 2] [--validate bench-out] [--write]
 
-Samples approximate designs the way the search produces them (seed models for several
-data sets, mutated with increasing strength), synthesizes each with Yosys, fits the
-non-negative linear model of :mod:`approxmlp.cost` on half of them and reports, on the
-other half, the Spearman rank correlation and the median relative error of the estimate.
-With ``--write`` it stores the fitted coefficients (fitted on all samples) in
-``approxmlp/cost_coefficients.json``, the file the search loads.
+The sample is what the search visits, from the exact design down to the most strongly
+approximated ones. Per seed model (float + PTQ, QAT, and QAT with power-of-two weights, of
+the built-in data sets in several topologies; ``int``/``pow2``/``csd2`` multipliers):
+
+* the exact design (weights projected onto the multiplier set);
+* random mutants of it, gentle to strong;
+* points of NSGA-II fronts at accuracy losses of 2, 8 and 25 %, searched with two *proxy*
+  costs fixed here: partial-product bits only (what the first model counted; its fronts
+  are full of designs whose real cost is the part it ignored: accumulators, QReLU,
+  argmax), and partial-product plus accumulator bits;
+* then :data:`ROUNDS` adaptive rounds: the model is fitted to everything synthesized so far
+  (EGFET), the same searches run with it, and the points of its fronts are added. A search
+  goes wherever its model errs in its favour; these rounds put those designs in the sample.
+
+Every design is synthesized with Yosys (results cached by IR digest in ``--cache``, so a
+rerun only synthesizes new designs; the pool itself is cached per settings). The model of
+:mod:`approxmlp.cost` is fitted on half of the designs (every other one by measured size,
+so both halves span the range) and evaluated on the other half: Spearman rank correlation,
+median, 90th percentile and largest relative error, overall and on the smallest third of
+the held-out designs (the ones a tight power budget picks). ``--validate DIR`` also reports
+the error on the designs of earlier `approxmlp explore` runs found below ``DIR`` (never
+fitted). With ``--write`` the coefficients fitted on all designs, and these figures, are
+stored in ``approxmlp/cost_coefficients.json``, the file the search loads.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
+import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -22,76 +43,292 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from approxmlp.approx import Population, allowed_weights, project_weights
-from approxmlp.cost import COEFF_FILE, calibrate, features
+from approxmlp.approx import Population, PopulationEvaluator, allowed_weights, project_weights
+from approxmlp.cost import COEFF_FILE, FEATURES, FEATURES_VERSION, FIT_SCALE, CostModel, calibrate, features
 from approxmlp.data import InputQuantizer, load_dataset
 from approxmlp.emit import emit_verilog
 from approxmlp.floatnet import train_float
+from approxmlp.ir import MLP
 from approxmlp.quantize import FloatMLP, quantize_ptq
-from approxmlp.search import SearchConfig, mutate_one
+from approxmlp.ranges import analyze
+from approxmlp.search import SearchConfig, mutate_one, run_search
 
-SEEDS = [("wine", (4,)), ("breast_cancer", (3,)), ("iris", (3,)), ("digits", (5,))]
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = REPO / "bench-out" / "calibrate-cost"
+#: (data set, hidden layers, multiplier sets, seed model: float net + PTQ, QAT, QAT with
+#: power-of-two weights (what `approxmlp train [--weights pow2]` writes))
+SEEDS = [("iris", (3,), ("int", "pow2", "csd2"), "ptq"), ("wine", (2,), ("int", "pow2", "csd2"), "ptq"),
+         ("wine", (4,), ("int", "pow2", "csd2"), "ptq"), ("breast_cancer", (3,), ("int", "pow2", "csd2"), "ptq"),
+         ("digits", (5,), ("pow2",), "ptq"),
+         ("iris", (3,), ("int", "pow2"), "qat"), ("wine", (2,), ("int", "pow2"), "qat"),
+         ("wine", (4,), ("pow2",), "qat"), ("breast_cancer", (3,), ("int", "pow2"), "qat"),
+         ("wine", (2,), ("pow2",), "qat-pow2"), ("breast_cancer", (3,), ("pow2",), "qat-pow2")]
+LOSSES = (0.02, 0.08, 0.25)
+PER_FRONT = 3
+MUTANT_STRENGTHS = (1.0, 4.0, 12.0)
+#: Adaptive rounds: search with the model fitted so far (EGFET), synthesize the fronts it
+#: finds, add them, refit. The search goes wherever the model is wrong in its favour;
+#: these rounds put exactly those designs into the sample.
+ROUNDS = 2
+ROUND_PER_FRONT = 2
+ROUND_TARGET = "printed"
+ROUND_SEEDS = [s for s in SEEDS if s[0] != "digits"]  # 64 inputs: minutes per synthesis
+#: bump when the sampling code changes (the cached pool is keyed by it and the settings)
+SAMPLE_VERSION = 2
 
 
-def sample_designs(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    out = []
-    per = max(1, n // len(SEEDS))
-    for name, hidden in SEEDS:
-        d = load_dataset(name)
+# ----------------------------------------------------------------------------- the sample
+def _proxy_features(mlp: MLP) -> np.ndarray:
+    """Frozen proxy cost features for sampling: partial-product bits and accumulator bits."""
+    pp = acc = 0
+    for layer_ranges in analyze(mlp):
+        for r in layer_ranges:
+            if r.out_lo == r.out_hi:
+                continue
+            for p in r.pos + r.neg:
+                kept = bin(p.mask & ((1 << p.operand_max.bit_length()) - 1)).count("1")
+                pp += max(0, kept - p.trunc) * bin(abs(p.weight)).count("1")
+            acc += r.acc_width
+    return np.array([pp, acc], dtype=float)
+
+
+#: name -> coefficients (intercept, pp, acc) of the proxy cost the sampling searches minimize
+PROXIES = {"pp": (0.0, 1.0, 0.0), "pp+acc": (0.0, 1.0, 1.0)}
+
+
+def _proxy_evaluator(X: np.ndarray, y: np.ndarray):
+    samples = PopulationEvaluator(X)
+
+    def evaluate(pop: Population):
+        acc = (samples(pop) == y[None, :]).mean(axis=1)
+        return acc, np.vstack([_proxy_features(pop.individual(i)) for i in range(pop.size)])
+
+    return evaluate
+
+
+@functools.lru_cache(maxsize=None)
+def _seed_ir(name: str, hidden: tuple[int, ...], how: str):
+    d = load_dataset(name)
+    if how == "ptq":
         net = train_float(d.X_train, d.y_train, hidden, d.n_classes, epochs=150)
         q = InputQuantizer.fit(d.X_train, 4)
-        ir = quantize_ptq(FloatMLP.from_state_dict(net.state_dict()), q, q(d.X_train))
-        for kind in ("int", "pow2"):
-            cfg = SearchConfig(multipliers=kind)
+        X = q(d.X_train)
+        return quantize_ptq(FloatMLP.from_state_dict(net.state_dict()), q, X), X, d.y_train
+    from approxmlp import qat
+
+    cfg = qat.TrainConfig(hidden=hidden, weights="pow2" if how == "qat-pow2" else "int", restarts=1,
+                          epochs=60, float_epochs=60)
+    res = qat.train(d, cfg, name=name)
+    return res.ir, res.quantizer(d.X_train), d.y_train
+
+
+def _spread(order: np.ndarray, k: int) -> list[int]:
+    """``k`` indices evenly spread over ``order`` (ends included)."""
+    if len(order) <= k:
+        return list(order)
+    return [int(order[int(round(t))]) for t in np.linspace(0, len(order) - 1, k)]
+
+
+def sample_designs(seed: int = 0, log=print) -> list[MLP]:
+    """The calibration pool (see the module docstring), deduplicated by IR digest."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, MLP] = {}
+
+    def add(m: MLP) -> None:
+        out.setdefault(m.digest, m)
+
+    for name, hidden, kinds, how in SEEDS:
+        base, X, y = _seed_ir(name, hidden, how)
+        for kind in kinds:
+            tag = f"{name}{'-'.join(map(str, hidden))}_{how.replace('-', '')}_{kind}"
             allowed = allowed_weights(8, kind)
-            pop = Population.from_mlp(ir, per)
+            pop = Population.from_mlp(base, 1 + len(MUTANT_STRENGTHS))
             for li in range(len(pop.weights)):
                 pop.weights[li] = project_weights(pop.weights[li], allowed)
-            for i in range(1, per):
-                mutate_one(pop, i, cfg, rng, allowed, scale=float(rng.uniform(0, 12)))
-            out += [pop.individual(i, name=f"{name}_{kind}_{i}") for i in range(0, per, 2)]
-    return out[:n]
+            cfg = SearchConfig(multipliers=kind)
+            for i, s in enumerate(MUTANT_STRENGTHS, start=1):
+                mutate_one(pop, i, cfg, rng, allowed, scale=s)
+            for i in range(pop.size):
+                add(pop.individual(i, name=f"{tag}_m{i}"))
+            exact = pop.individual(0)
+            evaluate = _proxy_evaluator(X, y)
+            for proxy, coeff in PROXIES.items():
+                cost = CostModel(target="proxy", area=coeff, power=(0.0,) * len(coeff))
+                for loss in LOSSES:
+                    cfg = SearchConfig(population=32, generations=30, multipliers=kind, max_loss=loss,
+                                       seed=int(rng.integers(1 << 30)))
+                    front = run_search(exact, X, y, cost, cfg, evaluate=evaluate).front
+                    for k in _spread(np.argsort(front.area, kind="stable"), PER_FRONT):
+                        add(front.pop.individual(k, name=f"{tag}_{proxy.replace('+', '_')}_{round(100 * loss)}_{k}"))
+            log(f"  {tag}: {len(out)} designs so far")
+    return list(out.values())
 
 
-def _synth(args):
+# ----------------------------------------------------------------------------- synthesis
+def _synth(args) -> tuple[float, float]:
     from approxmlp.synth import synthesize
 
-    mlp, target = args
+    text, target = args
     with tempfile.TemporaryDirectory() as d:
         rtl = Path(d) / "top.v"
-        rtl.write_text(emit_verilog(mlp))
+        rtl.write_text(text)
         r = synthesize(rtl, "top", target, Path(d) / "work")
     area = r.area_um2 if r.area_um2 is not None else float(r.luts)
     power = r.static_power_mw if r.static_power_mw is not None else 0.0
     return area, power
 
 
-def run(targets: list[str], n: int, write: bool, workers: int = 2) -> dict:
-    designs = sample_designs(n)
-    feats = [features(m) for m in designs]
+def measure(designs: list[MLP], target: str, cache: Path, workers: int, log=print) -> np.ndarray:
+    """``(n, 2)`` synthesized area (µm², or LUTs on an FPGA) and static power (mW)."""
+    path = cache / f"synth-{target}.json"
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    todo = [m for m in designs if m.digest not in known]
+    if todo:
+        log(f"  {target}: synthesizing {len(todo)} designs ({len(designs) - len(todo)} cached)")
+        with ProcessPoolExecutor(workers, initializer=os.nice, initargs=(5,)) as pool:  # yield to others
+            jobs = [(emit_verilog(m), target) for m in todo]
+            for k, (m, res) in enumerate(zip(todo, pool.map(_synth, jobs))):
+                known[m.digest] = list(res)
+                if k % 10 == 9 or k == len(todo) - 1:  # checkpoint: an interrupted run keeps its work
+                    if path.is_file():  # and so does another run writing the same cache
+                        known = json.loads(path.read_text()) | known
+                    path.write_text(json.dumps(known, indent=0) + "\n")
+    return np.array([known[m.digest] for m in designs], dtype=float)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every other design by measured size: fit and held-out halves span the same range."""
+    order = np.argsort(y, kind="stable")
+    return np.sort(order[::2]), np.sort(order[1::2])
+
+
+def errors(est: np.ndarray, y: np.ndarray) -> dict:
+    """Spearman, median / 90th percentile / largest relative error, overall and on the
+    smallest third (by measured value)."""
+    rel = np.abs(est - y) / y
+    small = np.argsort(y, kind="stable")[: max(2, len(y) // 3)]
+    res = {}
+    for key, idx in (("all", np.arange(len(y))), ("smallest_third", small)):
+        r = rel[idx]
+        res[key] = {"n": int(len(idx)), "spearman": float(spearmanr(est[idx], y[idx]).statistic),
+                    "median_rel_error": float(np.median(r)), "p90_rel_error": float(np.percentile(r, 90)),
+                    "max_rel_error": float(r.max())}
+    return res
+
+
+def _fmt(e: dict) -> str:
+    return (f"rho {e['spearman']:.3f}  median {100 * e['median_rel_error']:5.1f} %  "
+            f"p90 {100 * e['p90_rel_error']:5.1f} %  max {100 * e['max_rel_error']:5.1f} %")
+
+
+def _pool(cache: Path, spec: tuple, make) -> list[MLP]:
+    """A design list cached in ``cache/designs-<key of spec>.json``."""
+    key = hashlib.sha256(repr(spec).encode()).hexdigest()[:12]
+    path = cache / f"designs-{key}.json"
+    if path.is_file():
+        return [MLP.from_json(d) for d in json.loads(path.read_text())]
+    designs = make()
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([m.to_json() for m in designs]) + "\n")
+    return designs
+
+
+def adaptive_round(designs: list[MLP], k: int, cache: Path, workers: int, seed: int, log=print) -> list[MLP]:
+    """Fronts of searches that use the model fitted to ``designs`` (synthesized for
+    :data:`ROUND_TARGET`): the designs that model would pick, new ones only."""
+    measured = measure(designs, ROUND_TARGET, cache, workers, log)
+    ok = measured[:, 0] > 0
+    model = calibrate(ROUND_TARGET, np.vstack([features(m) for m, o in zip(designs, ok) if o]),
+                      measured[ok, 0], measured[ok, 1])
+    rng = np.random.default_rng([seed, k])
+    have = {m.digest for m in designs}
+    out: dict[str, MLP] = {}
+    for name, hidden, kinds, how in ROUND_SEEDS:
+        base, X, y = _seed_ir(name, hidden, how)
+        for kind in kinds:
+            allowed = allowed_weights(8, kind)
+            exact = Population.from_mlp(base, 1)
+            exact.weights = [project_weights(w, allowed) for w in exact.weights]
+            tag = f"{name}{'-'.join(map(str, hidden))}_{how.replace('-', '')}_{kind}_r{k}"
+            for loss in LOSSES:
+                cfg = SearchConfig(population=32, generations=30, multipliers=kind, max_loss=loss,
+                                   seed=int(rng.integers(1 << 30)))
+                front = run_search(exact.individual(0), X, y, model, cfg).front
+                for i in _spread(np.argsort(front.area, kind="stable"), ROUND_PER_FRONT):
+                    m = front.pop.individual(i, name=f"{tag}_{round(100 * loss)}_{i}")
+                    if m.digest not in have:
+                        out.setdefault(m.digest, m)
+    log(f"  round {k}: {len(out)} new designs from the fitted model's own fronts")
+    return list(out.values())
+
+
+def load_sample(cache: Path, seed: int, workers: int = 2, log=print) -> list[MLP]:
+    """The pool (cached per settings): seeds, mutants and proxy fronts, then the designs of
+    :data:`ROUNDS` adaptive rounds (which synthesize for :data:`ROUND_TARGET` as they go)."""
+    spec = (SAMPLE_VERSION, SEEDS, LOSSES, PER_FRONT, MUTANT_STRENGTHS, PROXIES, seed)
+
+    def base():
+        log("sampling designs (seed models, mutants, proxy search fronts)")
+        return sample_designs(seed, log)
+
+    designs = _pool(cache, spec, base)
+    for k in range(1, ROUNDS + 1):
+        spec += (("round", k, ROUND_PER_FRONT, ROUND_TARGET, ROUND_SEEDS, FEATURES, FEATURES_VERSION, FIT_SCALE),)
+        designs = designs + _pool(cache, spec, lambda: adaptive_round(designs, k, cache, workers, seed, log))
+    return designs
+
+
+def designs_under(folders: list[Path]) -> list[MLP]:
+    """The designs of earlier `approxmlp explore` runs (``designs/*/ir.json`` below each
+    folder, e.g. ``bench-out``): real search fronts, for validation only."""
+    out: dict[str, MLP] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("**/designs/*/ir.json")):
+            m = MLP.from_json(json.loads(path.read_text()))
+            out.setdefault(m.digest, m)
+    return list(out.values())
+
+
+def _report(results: dict, key: str, est: np.ndarray, measured: np.ndarray, label: str, log) -> None:
+    """Errors of ``est`` (area, power) against ``measured`` into ``results[key]``, and log them."""
+    ok = measured[:, 0] > 0  # a design synthesis folds to a constant has no relative error
+    results[key] = {"designs": int(ok.sum()), "area": errors(est[0][ok], measured[ok, 0])}
+    if (measured[ok, 1] > 0).all():
+        results[key]["power"] = errors(est[1][ok], measured[ok, 1])
+    for what in ("area", "power"):
+        for part in ("all", "smallest_third"):
+            if what in results[key]:
+                e = results[key][what][part]
+                log(f"{label:24s} {what:5s} {part:14s} (n={e['n']:3d})  {_fmt(e)}")
+
+
+def run(targets: list[str], n: int | None, write: bool, cache: Path = DEFAULT_CACHE, workers: int = 2,
+        seed: int = 0, validate: list[Path] = (), log=print) -> dict:
+    designs = load_sample(cache, seed, workers, log)
+    if n is not None and n < len(designs):  # a deterministic, evenly spread subset
+        designs = [designs[int(i)] for i in np.linspace(0, len(designs) - 1, n).round()]
+    feats = np.vstack([features(m) for m in designs])
+    extra = designs_under(list(validate))
     results = {}
     coeffs = json.loads(COEFF_FILE.read_text()) if COEFF_FILE.is_file() else {}
     for target in targets:
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(workers) as pool:
-            measured = list(pool.map(_synth, [(m, target) for m in designs]))
-        areas = np.array([a for a, _ in measured])
-        powers = np.array([p for _, p in measured])
-        idx = np.arange(len(designs))
-        fit_i, test_i = idx[::2], idx[1::2]
-        model = calibrate(target, [feats[i] for i in fit_i], areas[fit_i], powers[fit_i])
-        est = model.estimate(np.vstack([feats[i] for i in test_i]))[0]
-        rel = np.abs(est - areas[test_i]) / areas[test_i]
-        rho = spearmanr(est, areas[test_i]).statistic
-        results[target] = {"designs": len(designs), "held_out": len(test_i), "spearman": float(rho),
-                           "median_rel_error": float(np.median(rel)), "max_rel_error": float(rel.max()),
-                           "seconds": round(time.perf_counter() - t0, 1)}
-        print(f"{target:12s} rank correlation {rho:.3f}  median error {100 * np.median(rel):.1f} %  "
-              f"max {100 * rel.max():.1f} %  ({len(test_i)} held-out designs, {results[target]['seconds']} s)",
-              flush=True)
+        measured = measure(designs, target, cache, workers, log)
+        ok = np.flatnonzero(measured[:, 0] > 0)
+        fit_i, test_i = (ok[i] for i in split(measured[ok, 0]))
+        model = calibrate(target, feats[fit_i], measured[fit_i, 0], measured[fit_i, 1])
+        results[target] = {"designs": len(designs), "fitted_on": int(len(fit_i))}
+        _report(results[target], "held_out", model.estimate(feats[test_i]), measured[test_i],
+                f"{target} held-out", log)
+        if extra:
+            full = calibrate(target, feats, measured[:, 0], measured[:, 1])
+            m_extra = measure(extra, target, cache, workers, log)
+            _report(results[target], "explore_runs", full.estimate(np.vstack([features(m) for m in extra])),
+                    m_extra, f"{target} explore runs", log)
+        results[target]["seconds"] = round(time.perf_counter() - t0, 1)
         if write:
-            full = calibrate(target, feats, areas, powers)
+            full = calibrate(target, feats, measured[:, 0], measured[:, 1])
             coeffs[target] = full.to_json() | {"validation": results[target]}
     if write:
         COEFF_FILE.write_text(json.dumps(coeffs, indent=1) + "\n")
@@ -100,11 +337,16 @@ def run(targets: list[str], n: int, write: bool, workers: int = 2) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--targets", default="printed,printed-cnt,fpga-ice40,fpga-xc7")
-    ap.add_argument("--designs", type=int, default=48)
+    ap.add_argument("--targets", default="printed,printed-cnt,fpga-ice40")
+    ap.add_argument("--designs", type=int, default=None, help="use an evenly spread subset of the pool")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="sample and synthesis results")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--validate", type=Path, nargs="*", default=[],
+                    help="also report the error on the designs of earlier explore runs below these "
+                         "folders (e.g. bench-out); they are never fitted")
     ap.add_argument("--write", action="store_true", help="store the coefficients for the search")
     a = ap.parse_args()
-    run(a.targets.split(","), a.designs, a.write)
+    run(a.targets.split(","), a.designs, a.write, a.cache, a.workers, validate=a.validate)
 
 
 if __name__ == "__main__":
