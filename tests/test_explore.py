@@ -92,3 +92,41 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     assert s["search"]["reference_train_accuracy"] == pytest.approx(exact_train)
     for p in s["points"][1:-1]:  # the search's designs keep the budget against the *baseline*
         assert p["train_accuracy"] >= exact_train - 0.05 - 1e-9
+
+
+def _random_mlp(n_in: int, hidden: int, n_out: int, seed: int = 0):
+    from approxmlp.ir import MLP, Layer
+
+    r = np.random.default_rng(seed)
+    pow2 = lambda shape: (r.choice([-1, 1], shape) * 2 ** r.integers(0, 6, shape)).tolist()
+    return MLP(n_inputs=n_in, input_bits=4, name=f"r{n_in}", layers=(
+        Layer(weights=pow2((hidden, n_in)), biases=r.integers(-200, 200, hidden).tolist(), shift=3),
+        Layer(weights=pow2((n_out, hidden)), biases=r.integers(-200, 200, n_out).tolist(), activation="linear")))
+
+
+def _changed_genes(a: Population, b: Population) -> np.ndarray:
+    """Per individual, how many genes differ between two populations of the same base."""
+    n = (a.cmp_drop != b.cmp_drop).sum(axis=1)
+    for arrs in ("weights", "masks", "biases", "product_trunc", "act_trunc"):
+        for x, y in zip(getattr(a, arrs), getattr(b, arrs)):
+            n = n + (x != y).reshape(len(x), -1).sum(axis=1)
+    return n
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 3), (16, 5, 10), (64, 8, 10)])
+def test_children_get_the_same_number_of_gene_changes_whatever_the_network_size(shape):
+    """The mutation strength is set in gene changes per child (log-uniform in 1..mutations),
+    not per gene: with per-gene rates a 16-5-10 child took ~15 changes at once and fell
+    outside the loss budget, a 4-2-3 child ~2."""
+    from approxmlp.search import Scored, offspring
+
+    cfg = SearchConfig(population=400, mutations=16.0, p_crossover=0.0, seed=0)
+    pop = Population.from_mlp(_random_mlp(*shape), cfg.population)
+    parents = Scored(pop=pop, acc=np.zeros(pop.size), area=np.zeros(pop.size), power=np.zeros(pop.size),
+                     feasible=np.ones(pop.size, bool))
+    kids = offspring(parents, cfg, np.random.default_rng(1))
+    changes = _changed_genes(pop, kids)
+    # log-uniform on [1, 16] has mean 15 / ln 16 = 5.4 changes; a few land on no-op values
+    # (a weight at the end of its range, a truncation at 0 stepping down)
+    assert 3.0 <= changes.mean() <= 6.5, changes.mean()
+    assert changes.max() <= 40
