@@ -303,9 +303,10 @@ def inspect_cmd(path: Path) -> None:
 @cli.command("explore")
 @click.option("--model", "model", type=click.Path(path_type=Path), required=True,
               help="The exact baseline (and the search's seed): `approxmlp train` output or a float state_dict.")
-@click.option("--seed-model", type=click.Path(path_type=Path), default=None,
+@click.option("--seed-model", type=click.Path(path_type=Path), multiple=True,
               help="Seed the search from this model instead (same topology and inputs), e.g. a "
-                   "`train --weights pow2` model; the baseline and --max-loss stay --model's.")
+                   "`train --weights pow2` model; repeat it for one search per seed, fronts combined. "
+                   "The baseline and --max-loss stay --model's.")
 @click.option("--data", "data", required=True, help="Data set (as for compile).")
 @OPT_TARGET
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
@@ -324,7 +325,7 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
 @click.option("--label", default=None, help="Label column of a CSV.")
 @click.option("-q", "--quiet", is_flag=True)
-def explore_cmd(model: Path, seed_model: Path | None, data: str, target: str, out: Path, population: int,
+def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: str, out: Path, population: int,
                 generations: int, multipliers: str, max_loss: float, max_power_mw: float | None, max_designs: int,
                 seed: int,
                 workers: int, scheduler: str | None, resume: bool, label: str | None, quiet: bool) -> None:
@@ -334,7 +335,7 @@ def explore_cmd(model: Path, seed_model: Path | None, data: str, target: str, ou
 
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
-                          scheduler=scheduler, resume=resume, label=label, seed_model=seed_model,
+                          scheduler=scheduler, resume=resume, label=label, seed_model=seed_model or None,
                           max_designs=max_designs)
     steps = Steps(not quiet)
     try:

@@ -50,9 +50,18 @@ class ExploreOptions:
     weight_bits: int = 8
     act_bits: int = 8
     label: str | None = None
-    #: Model whose weights seed the search (e.g. a `train --weights pow2` model); the exact
-    #: baseline and the loss budget stay those of the main model. None: the main model.
-    seed_model: Path | None = None
+    #: Models whose weights seed the search (e.g. `train --weights pow2` models), one search
+    #: each, fronts combined; the exact baseline and the loss budget stay those of the main
+    #: model. A single path is accepted. None or empty: the main model.
+    seed_model: Path | tuple[Path, ...] | None = None
+
+    @property
+    def seed_models(self) -> tuple[Path, ...]:
+        if self.seed_model is None:
+            return ()
+        if isinstance(self.seed_model, (str, Path)):
+            return (Path(self.seed_model),)
+        return tuple(Path(p) for p in self.seed_model)
     #: Most front points made real (emitted, verified, synthesized): spread along the front.
     max_designs: int = 20
 
@@ -83,7 +92,7 @@ def _mapper(opts: ExploreOptions):
 def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, progress=lambda _: None) -> dict:
     from .cost import load_model as load_cost
     from .data import load_dataset
-    from .search import SearchConfig, make_evaluator, run_search, thin
+    from .search import SearchConfig, combine, make_evaluator, run_search
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
                            act_bits=opts.act_bits, label=opts.label, seed=opts.seed)
@@ -100,7 +109,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
     ir, quantizer, float_acc, copts = load_model_ir(Path(model_path), data, copts, progress)
     Xtr, Xte = quantizer(data.X_train), quantizer(data.X_test)
-    seed_ir = _seed_ir(opts, ir, quantizer, data, copts, progress)
+    seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)
     reference = float(np.mean(evaluate(ir, Xtr).classes == data.y_train))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,40 +118,51 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
                        max_power_mw=opts.max_power_mw, seed=opts.seed)
     mapper, close = _mapper(opts)
     t0 = time.perf_counter()
+    results = []
     try:
-        progress(f"searching: NSGA-II, {cfg.population} x {cfg.generations} generations, {cfg.multipliers} multipliers")
-        result = run_search(seed_ir, Xtr, data.y_train, cost, cfg,
-                            evaluate=make_evaluator(Xtr, data.y_train, cost, mapper),
-                            checkpoint=out / "checkpoint.npz", resume=opts.resume, reference_accuracy=reference)
+        evaluator = make_evaluator(Xtr, data.y_train, cost, mapper)
+        for k, (label, seed_ir) in enumerate(seeds):
+            progress(f"searching from {label}: NSGA-II, {cfg.population} x {cfg.generations} generations, "
+                     f"{cfg.multipliers} multipliers")
+            # one search per seed model (their IRs differ in activation widths and scales,
+            # so they cannot share a population); each checkpoints on its own
+            ckpt = out / ("checkpoint.npz" if k == 0 else f"checkpoint-{k}.npz")
+            results.append(run_search(seed_ir, Xtr, data.y_train, cost, cfg, evaluate=evaluator,
+                                      checkpoint=ckpt, resume=opts.resume, reference_accuracy=reference))
     finally:
         close()
     t_search = time.perf_counter() - t0
-    front = thin(result.front, opts.max_designs)
-    candidates = [("exact", ir)] + [(f"p{k:02d}", front.pop.individual(k, name=f"{ir.name}_p{k:02d}"))
-                                    for k in range(front.pop.size)]
-    if seed_ir is not ir:
-        candidates.append(("seed", seed_ir))  # the seed model as trained, for comparison
+    front = combine([r.front for r in results], opts.max_designs)
+    candidates = [("exact", ir)] + [(f"p{k:02d}", front.designs[k](name=f"{ir.name}_p{k:02d}"))
+                                    for k in range(front.size)]
+    for k, (label, seed_ir) in enumerate(seeds):
+        if seed_ir is not ir:  # the seed models as trained, for comparison
+            candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
     designs = _realize(candidates, data, quantizer, Xtr, Xte, out, copts, progress)
-    summary = _summarize(designs, float_acc, result, opts, t_search, data)
+    summary = _summarize(designs, float_acc, results, front, opts, t_search, data, [lbl for lbl, _ in seeds])
     (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
     _plot(summary, out / "pareto.png")
     (out / "report.md").write_text(_markdown(summary))
     return summary
 
 
-def _seed_ir(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> MLP:
-    """The IR that seeds the search: ``opts.seed_model``'s, which must read the same inputs
-    (same topology, same input quantizer) as the main model, or the main model's own."""
-    if opts.seed_model is None:
-        return ir
-    seed_ir, seed_q, _, _ = load_model_ir(Path(opts.seed_model), data, copts, progress)
-    if seed_ir.topology_str != ir.topology_str:
-        raise ApproxMLPError(f"--seed-model {opts.seed_model} is {seed_ir.topology_str} but --model is "
-                             f"{ir.topology_str}; train the seed with the same --hidden sizes")
-    if seed_q.to_json() != quantizer.to_json():
-        raise ApproxMLPError(f"--seed-model {opts.seed_model} quantizes the inputs differently from --model; "
-                             "train both on the same data with the same --input-bits and --input-range")
-    return seed_ir
+def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> list[tuple[str, MLP]]:
+    """The IRs that seed the searches, with a label: each ``opts.seed_models``' (which must
+    read the same inputs as the main model: same topology, same input quantizer), or the
+    main model's own."""
+    if not opts.seed_models:
+        return [("the model", ir)]
+    seeds = []
+    for path in opts.seed_models:
+        seed_ir, seed_q, _, _ = load_model_ir(Path(path), data, copts, progress)
+        if seed_ir.topology_str != ir.topology_str:
+            raise ApproxMLPError(f"--seed-model {path} is {seed_ir.topology_str} but --model is "
+                                 f"{ir.topology_str}; train the seed with the same --hidden sizes")
+        if seed_q.to_json() != quantizer.to_json():
+            raise ApproxMLPError(f"--seed-model {path} quantizes the inputs differently from --model; "
+                                 "train both on the same data with the same --input-bits and --input-range")
+        seeds.append((Path(path).name, seed_ir))
+    return seeds
 
 
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: Path, opts: CompileOptions,
@@ -200,7 +220,10 @@ def _metric(row: dict) -> tuple[str, float | None]:
     return "luts", syn.get("luts")
 
 
-def _summarize(rows: list[dict], float_acc, result, opts: ExploreOptions, t_search: float, data) -> dict:
+def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions, t_search: float, data,
+               seed_labels: list[str]) -> dict:
+    """``results``: one search result per seed model; ``front``: the points made real (the
+    searches' fronts combined and thinned to --max-designs), in the order of ``rows[1:]``."""
     base = rows[0]
     points = []
     for row in rows:
@@ -212,9 +235,9 @@ def _summarize(rows: list[dict], float_acc, result, opts: ExploreOptions, t_sear
                        "rtl": str(Path("designs") / row["id"] / "rtl" / "top.v"),
                        "verification": row["verification"], "ir_sha256": row["ir"].digest,
                        "exact": row["id"] == "exact"})
-    for k in range(result.front.pop.size):
-        points[k + 1]["estimated_area_um2"] = float(result.front.area[k])
-        points[k + 1]["estimated_power_mw"] = float(result.front.power[k])
+    for k in range(front.size):
+        points[k + 1]["estimated_area_um2"] = float(front.area[k])
+        points[k + 1]["estimated_power_mw"] = float(front.power[k])
     metric, base_cost = _metric(base)
     budgets = []
     for b in BUDGETS:
@@ -231,10 +254,15 @@ def _summarize(rows: list[dict], float_acc, result, opts: ExploreOptions, t_sear
             "metric": metric, "baseline": points[0], "float_accuracy": float_acc,
             "search": {"population": opts.population, "generations": opts.generations,
                        "multipliers": opts.multipliers, "max_loss": opts.max_loss,
-                       "max_power_mw": opts.max_power_mw, "seed": opts.seed, "evaluations": result.evaluations,
-                       "seed_model": str(opts.seed_model) if opts.seed_model else None,
-                       "reference_train_accuracy": result.seed_accuracy, "seconds": round(t_search, 2),
-                       "history": result.history},
+                       "max_power_mw": opts.max_power_mw, "seed": opts.seed,
+                       "evaluations": sum(r.evaluations for r in results),
+                       "seed_model": str(opts.seed_models[0]) if opts.seed_models else None,
+                       "seed_models": [str(p) for p in opts.seed_models],
+                       "reference_train_accuracy": results[0].seed_accuracy, "seconds": round(t_search, 2),
+                       "front_designs": front.non_dominated, "realized_designs": front.size,
+                       "searches": [{"seed": label, "evaluations": r.evaluations, "front_designs": r.front.pop.size}
+                                    for label, r in zip(seed_labels, results)],
+                       "history": results[0].history},
             "points": points, "budgets": budgets}
 
 

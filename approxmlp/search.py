@@ -17,11 +17,12 @@ reaches the same front as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from deap import base as deap_base, tools
@@ -296,6 +297,48 @@ def thin(front: Scored, k: int) -> Scored:
         return front
     idx = np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
     return take(front, idx)
+
+
+@dataclass
+class Front:
+    """Non-dominated designs of one or more searches (from different seed models, so with
+    different base IRs): per point the training accuracy, estimates and the design."""
+
+    acc: np.ndarray
+    area: np.ndarray
+    power: np.ndarray
+    designs: list  # per point, a callable (name=None) -> MLP
+    non_dominated: int = 0  # points of the combined front before thinning
+
+    @property
+    def size(self) -> int:
+        return len(self.designs)
+
+
+def combine(fronts: Sequence[Scored], k: int) -> Front:
+    """The points of ``fronts`` that no point of another front dominates, sorted by area and
+    thinned to ``k`` as :func:`thin` does; for one front, exactly ``thin(front, k)``."""
+    acc = np.concatenate([f.acc for f in fronts])
+    area = np.concatenate([f.area for f in fronts])
+    power = np.concatenate([f.power for f in fronts])
+    origin = [(f, i) for f in fronts for i in range(f.pop.size)]
+    dom = ((acc[:, None] >= acc[None, :]) & (area[:, None] <= area[None, :])
+           & ((acc[:, None] > acc[None, :]) | (area[:, None] < area[None, :])))
+    seen, keep = set(), []
+    for i in sorted(np.flatnonzero(~dom.any(axis=0)).tolist(), key=lambda i: (area[i], -acc[i])):
+        key = (round(float(acc[i]), 9), round(float(area[i]), 6))
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    total = len(keep)
+    if len(keep) > k:
+        keep = [keep[j] for j in np.unique(np.round(np.linspace(0, len(keep) - 1, k)).astype(np.int64))]
+    designs = [functools.partial(_design, origin[i][0].pop, origin[i][1]) for i in keep]
+    return Front(acc=acc[keep], area=area[keep], power=power[keep], designs=designs, non_dominated=total)
+
+
+def _design(pop: Population, i: int, name: str | None = None):
+    return pop.individual(i, name=name)
 
 
 # -- checkpoints ----------------------------------------------------------------------

@@ -45,6 +45,29 @@ def test_thin_keeps_both_ends_and_at_most_k():
     assert thin(front, 100).pop.size == 40
 
 
+def test_combine_keeps_what_no_front_dominates_and_thins_like_thin():
+    from approxmlp.search import combine
+
+    rng = np.random.default_rng(1)
+    a = pareto_front(_scored(rng.integers(0, 20, 30) / 20, rng.integers(1, 40, 30).astype(float)))
+    b = pareto_front(_scored(rng.integers(0, 20, 30) / 20, rng.integers(1, 40, 30).astype(float)))
+    a.pop.biases[0][:, 0] = np.arange(a.pop.size)  # every design distinct
+    b.pop.biases[0][:, 0] = 100 + np.arange(b.pop.size)
+    one = combine([a], 5)  # a single search: exactly what thin() realizes
+    t = thin(a, 5)
+    assert one.acc.tolist() == t.acc.tolist() and one.area.tolist() == t.area.tolist()
+    both = combine([a, b], 1000)
+    pts = list(zip(a.acc, a.area)) + list(zip(b.acc, b.area))
+    want = {(x, y) for x, y in pts if not any(u >= x and v <= y and (u > x or v < y) for u, v in pts)}
+    assert set(zip(both.acc.tolist(), both.area.tolist())) == want
+    assert both.non_dominated == len(want) == both.size and list(both.area) == sorted(both.area)
+    # each point materializes the design it came from
+    for k in range(both.size):
+        src = a if (both.acc[k], both.area[k]) in set(zip(a.acc, a.area)) else b
+        i = [j for j in range(src.pop.size) if (src.acc[j], src.area[j]) == (both.acc[k], both.area[k])][0]
+        assert both.designs[k]().digest == src.pop.individual(i).digest
+
+
 def test_loss_budget_is_measured_against_the_reference_accuracy():
     ir, X, y, cost = _search_setup()
     cfg = SearchConfig(population=16, generations=3, seed=0, max_loss=0.0)
@@ -74,23 +97,38 @@ def test_seed_model_of_another_topology_exits_2(capsys, tmp_path):
 @pytest.mark.synth
 def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     """The bench's recipe: int-weight baseline, pow2 QAT seed; the seed is realized too."""
-    base, seed = tmp_path / "int.pt", tmp_path / "pow2.pt"
-    for path, weights in ((base, "int"), (seed, "pow2")):
-        code, _, err = run(capsys, "train", "--data", "iris", "--hidden", "3", "--weights", weights, "--restarts", "1",
+    base, seed, lean = tmp_path / "int.pt", tmp_path / "pow2.pt", tmp_path / "lean.pt"
+    for path, extra in ((base, ()), (seed, ("--weights", "pow2")),
+                        (lean, ("--weights", "pow2", "--weight-bits", "5", "--act-bits", "4"))):
+        code, _, err = run(capsys, "train", "--data", "iris", "--hidden", "3", *extra, "--restarts", "1",
                            "--epochs", "40", "--float-epochs", "40", "--out", str(path), "-q")
         assert code == 0, err
     out = tmp_path / "explore"
-    code, _, err = run(capsys, "explore", "--model", str(base), "--seed-model", str(seed), "--data", "iris",
-                       "--out", str(out), "--population", "16", "--generations", "6", "--max-designs", "3", "-q")
+    code, _, err = run(capsys, "explore", "--model", str(base), "--seed-model", str(seed), "--seed-model", str(lean),
+                       "--data", "iris", "--out", str(out), "--population", "16", "--generations", "6",
+                       "--max-designs", "3", "-q")
     assert code == 0, err
     s = json.loads((out / "pareto.json").read_text())
     ids = [p["id"] for p in s["points"]]
-    assert ids[0] == "exact" and ids[-1] == "seed" and 2 <= len(ids) <= 5
+    # one search per seed model, fronts combined; both seeds realized as trained
+    assert ids[0] == "exact" and ids[-2:] == ["seed", "seed1"] and len(ids) == 3 + s["search"]["realized_designs"]
+    assert [x["seed"] for x in s["search"]["searches"]] == ["pow2.pt", "lean.pt"]
+    assert (out / "checkpoint.npz").is_file() and (out / "checkpoint-1.npz").is_file()
+    assert s["search"]["seed_models"] == [str(seed), str(lean)]
+    # --max-designs thins a bigger front; each realized point keeps its own estimate
+    assert s["search"]["front_designs"] > s["search"]["realized_designs"] == 3
+    from approxmlp.cost import features, load_model
+    from approxmlp.ir import MLP
+
+    cost = load_model("printed")
+    for p in s["points"][1:-2]:
+        ir = MLP.from_json(json.loads((out / "designs" / p["id"] / "ir.json").read_text()))
+        assert p["estimated_area_um2"] == pytest.approx(float(cost.estimate(features(ir)[None])[0][0]))
     assert all(p["verification"]["passed"] for p in s["points"])
     assert s["search"]["seed_model"] == str(seed)
     exact_train = s["points"][0]["train_accuracy"]
     assert s["search"]["reference_train_accuracy"] == pytest.approx(exact_train)
-    for p in s["points"][1:-1]:  # the search's designs keep the budget against the *baseline*
+    for p in s["points"][1:-2]:  # the search's designs keep the budget against the *baseline*
         assert p["train_accuracy"] >= exact_train - 0.05 - 1e-9
 
 
