@@ -220,6 +220,13 @@ def _metric(row: dict) -> tuple[str, float | None]:
     return "luts", syn.get("luts")
 
 
+def smallest_within(points: list[dict], min_accuracy: float, cost, verified) -> dict | None:
+    """The cheapest verified point whose test accuracy is at least ``min_accuracy`` (ties:
+    the more accurate), or None: the pick behind every per-budget line, here and in the bench."""
+    ok = [p for p in points if verified(p) and cost(p) is not None and p["test_accuracy"] >= min_accuracy - 1e-12]
+    return min(ok, key=lambda p: (cost(p), -p["test_accuracy"]), default=None)
+
+
 def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions, t_search: float, data,
                seed_labels: list[str]) -> dict:
     """``results``: one search result per seed model; ``front``: the points made real (the
@@ -241,8 +248,8 @@ def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions
     metric, base_cost = _metric(base)
     budgets = []
     for b in BUDGETS:
-        ok = [p for p in points if p["verification"]["passed"] and p["test_accuracy"] >= base["test_accuracy"] - b - 1e-12]
-        best = min(ok, key=lambda p: p[metric] if p[metric] is not None else float("inf"), default=None)
+        best = smallest_within(points, base["test_accuracy"] - b, lambda p: p[metric],
+                               lambda p: p["verification"]["passed"])
         entry = {"max_loss": b, "design": best["id"] if best else None}
         if best:
             entry.update({"test_accuracy": best["test_accuracy"], metric: best[metric], "power_mw": best["power_mw"],

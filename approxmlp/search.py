@@ -141,7 +141,8 @@ def seed_population(base, cfg: SearchConfig, rng: np.random.Generator) -> Popula
 
 def mutate_one(pop: Population, i: int, cfg: SearchConfig, rng: np.random.Generator,
                allowed: np.ndarray, scale: float = 1.0) -> None:
-    """Mutate individual ``i`` in place."""
+    """Mutate individual ``i`` in place. ``scale`` multiplies every per-gene probability;
+    callers derive it from a number of gene changes (see :func:`expected_changes`)."""
     base = pop.base
     for li, layer in enumerate(base.layers):
         W, M = pop.weights[li][i], pop.masks[li][i]

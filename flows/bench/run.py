@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from approxmlp.explore import BUDGETS  # the loss budgets of explore's own report
+from approxmlp.explore import BUDGETS, smallest_within  # explore's own loss budgets and pick
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("printed", "printed-cnt", "fpga-ice40")  # EGFET first: the front is searched on it
@@ -189,9 +189,8 @@ def _budgets(points: list[dict], target: str) -> dict:
     b0 = base[target]
     out = {"exact": {"accuracy": base["test_accuracy"], **b0}, "budgets": []}
     for budget in BUDGETS:
-        ok = [p for p in points if p["verified"] and p[target][metric] is not None
-              and p["test_accuracy"] >= base["test_accuracy"] - budget - 1e-12]
-        best = min(ok, key=lambda p: (p[target][metric], -p["test_accuracy"]), default=None)
+        best = smallest_within(points, base["test_accuracy"] - budget, lambda p: p[target][metric],
+                               lambda p: p["verified"])
         e: dict = {"max_loss": budget, "design": None}
         if best is not None:
             m = best[target]
