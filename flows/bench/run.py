@@ -356,6 +356,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     rows = [r for r in rows if "error" not in r]
     n = len(rows)
@@ -376,6 +377,12 @@ def plot(rows: list[dict], path: Path) -> None:
         if pub["approx_1pct_cm2"]:
             ax.axvline(pub["approx_1pct_cm2"], color="grey", ls=":", lw=1, label="published approx. (1%)")
         ax.set_xscale("log")
+        # ticks at 1, 2, 5 x 10^k over a narrow range, decades over a wide one; plain numbers
+        lo, hi = ax.get_xlim()
+        subs = (1.0, 2.0, 5.0) if math.log10(hi / lo) < 2.5 else (1.0,)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{r['name']} {r['topology']}", fontsize=10)
         ax.set_xlabel("EGFET area (cm²)", fontsize=8)
         ax.set_ylabel("test accuracy", fontsize=8)
