@@ -54,6 +54,8 @@ class ExploreOptions:
     #: each, fronts combined; the exact baseline and the loss budget stay those of the main
     #: model. A single path is accepted. None or empty: the main model.
     seed_model: Path | tuple[Path, ...] | None = None
+    #: Most front points made real (emitted, verified, synthesized): spread along the front.
+    max_designs: int = 20
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -62,8 +64,6 @@ class ExploreOptions:
         if isinstance(self.seed_model, (str, Path)):
             return (Path(self.seed_model),)
         return tuple(Path(p) for p in self.seed_model)
-    #: Most front points made real (emitted, verified, synthesized): spread along the front.
-    max_designs: int = 20
 
 
 def _mapper(opts: ExploreOptions):
@@ -133,7 +133,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
         close()
     t_search = time.perf_counter() - t0
     front = combine([r.front for r in results], opts.max_designs)
-    candidates = [("exact", ir)] + [(f"p{k:02d}", front.designs[k](name=f"{ir.name}_p{k:02d}"))
+    candidates = [("exact", ir)] + [(f"p{k:02d}", front.design(k, name=f"{ir.name}_p{k:02d}"))
                                     for k in range(front.size)]
     for k, (label, seed_ir) in enumerate(seeds):
         if seed_ir is not ir:  # the seed models as trained, for comparison

@@ -17,7 +17,6 @@ reaches the same front as an uninterrupted one.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -262,22 +261,32 @@ def select(s: Scored, k: int) -> Scored:
     return take(s, np.array(chosen))
 
 
-def pareto_front(s: Scored) -> Scored:
-    """Feasible, non-dominated, one per (accuracy, area), sorted by area."""
-    idx = np.flatnonzero(s.feasible)
-    acc, area = s.acc[idx], s.area[idx]
+def _nondominated(acc: np.ndarray, area: np.ndarray, idx: np.ndarray) -> list[int]:
+    """Those of ``idx`` that no other of ``idx`` dominates, one per (accuracy, area),
+    sorted by area (then accuracy, highest first)."""
+    a, c = acc[idx], area[idx]
     # j dominates i: at least as good on both objectives and better on one
-    dom = ((acc[:, None] >= acc[None, :]) & (area[:, None] <= area[None, :])
-           & ((acc[:, None] > acc[None, :]) | (area[:, None] < area[None, :])))
-    front = idx[~dom.any(axis=0)]
+    dom = ((a[:, None] >= a[None, :]) & (c[:, None] <= c[None, :])
+           & ((a[:, None] > a[None, :]) | (c[:, None] < c[None, :])))
     seen, keep = set(), []
-    for i in sorted(front.tolist(), key=lambda i: (s.area[i], -s.acc[i])):
-        key = (round(float(s.acc[i]), 9), round(float(s.area[i]), 6))
+    for i in sorted(idx[~dom.any(axis=0)].tolist(), key=lambda i: (area[i], -acc[i])):
+        key = (round(float(acc[i]), 9), round(float(area[i]), 6))
         if key not in seen:
             seen.add(key)
             keep.append(i)
-    idx = np.array(keep, dtype=np.int64)
-    return take(s, idx)
+    return keep
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    """At most ``k`` of ``range(n)``, evenly spread, both ends kept."""
+    if n <= k:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
+
+
+def pareto_front(s: Scored) -> Scored:
+    """Feasible, non-dominated, one per (accuracy, area), sorted by area."""
+    return take(s, np.array(_nondominated(s.acc, s.area, np.flatnonzero(s.feasible)), dtype=np.int64))
 
 
 def take(s: Scored, idx: np.ndarray) -> Scored:
@@ -293,27 +302,29 @@ def merge(a: Scored, b: Scored) -> Scored:
 def thin(front: Scored, k: int) -> Scored:
     """At most ``k`` points of a front sorted by area, spread evenly along it, always
     keeping both ends (the smallest design and the most accurate one)."""
-    n = front.pop.size
-    if n <= k:
+    if front.pop.size <= k:
         return front
-    idx = np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
-    return take(front, idx)
+    return take(front, _spread(front.pop.size, k))
 
 
 @dataclass
 class Front:
     """Non-dominated designs of one or more searches (from different seed models, so with
-    different base IRs): per point the training accuracy, estimates and the design."""
+    different base IRs): per point the training accuracy, the estimates and where it lives."""
 
     acc: np.ndarray
     area: np.ndarray
     power: np.ndarray
-    designs: list  # per point, a callable (name=None) -> MLP
+    sources: list[tuple[Population, int]]  # per point: its search's population and row
     non_dominated: int = 0  # points of the combined front before thinning
 
     @property
     def size(self) -> int:
-        return len(self.designs)
+        return len(self.sources)
+
+    def design(self, k: int, name: str | None = None):
+        pop, i = self.sources[k]
+        return pop.individual(i, name=name)
 
 
 def combine(fronts: Sequence[Scored], k: int) -> Front:
@@ -322,24 +333,11 @@ def combine(fronts: Sequence[Scored], k: int) -> Front:
     acc = np.concatenate([f.acc for f in fronts])
     area = np.concatenate([f.area for f in fronts])
     power = np.concatenate([f.power for f in fronts])
-    origin = [(f, i) for f in fronts for i in range(f.pop.size)]
-    dom = ((acc[:, None] >= acc[None, :]) & (area[:, None] <= area[None, :])
-           & ((acc[:, None] > acc[None, :]) | (area[:, None] < area[None, :])))
-    seen, keep = set(), []
-    for i in sorted(np.flatnonzero(~dom.any(axis=0)).tolist(), key=lambda i: (area[i], -acc[i])):
-        key = (round(float(acc[i]), 9), round(float(area[i]), 6))
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
-    total = len(keep)
-    if len(keep) > k:
-        keep = [keep[j] for j in np.unique(np.round(np.linspace(0, len(keep) - 1, k)).astype(np.int64))]
-    designs = [functools.partial(_design, origin[i][0].pop, origin[i][1]) for i in keep]
-    return Front(acc=acc[keep], area=area[keep], power=power[keep], designs=designs, non_dominated=total)
-
-
-def _design(pop: Population, i: int, name: str | None = None):
-    return pop.individual(i, name=name)
+    sources = [(f.pop, i) for f in fronts for i in range(f.pop.size)]
+    keep = _nondominated(acc, area, np.arange(len(acc)))
+    chosen = [keep[j] for j in _spread(len(keep), k)]
+    return Front(acc=acc[chosen], area=area[chosen], power=power[chosen],
+                 sources=[sources[i] for i in chosen], non_dominated=len(keep))
 
 
 # -- checkpoints ----------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_combine_keeps_what_no_front_dominates_and_thins_like_thin():
     for k in range(both.size):
         src = a if (both.acc[k], both.area[k]) in set(zip(a.acc, a.area)) else b
         i = [j for j in range(src.pop.size) if (src.acc[j], src.area[j]) == (both.acc[k], both.area[k])][0]
-        assert both.designs[k]().digest == src.pop.individual(i).digest
+        assert both.design(k).digest == src.pop.individual(i).digest
 
 
 def test_loss_budget_is_measured_against_the_reference_accuracy():

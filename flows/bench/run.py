@@ -231,7 +231,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
          f"approxmlp {meta['version']} (commit {meta['commit']}), {meta['yosys']}, {meta['verilator']}. "
          f"Total wall time {meta['total_min']:.1f} min. Every number below comes from that run, "
          "except the *published* columns.", "",
-         "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and a "
+         "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and "
          "two power-of-two QAT models, `--weights pow2` and a lean `--weights pow2 --weight-bits 5 "
          "--act-bits 4`; then `approxmlp explore --seed-model` both (one search each, fronts combined) with "
          "default settings (NSGA-II, power-of-two multipliers, input bit masks, truncation, argmax bits; "
