@@ -5,4 +5,10 @@ against the golden model with cocotb + Verilator, and measured with Yosys + ABC 
 printed standard cells or FPGA LUTs.
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+#: The package folder; data files that ship with it (flows/, the cost coefficients) and,
+#: in a source checkout, sim/ are found from here.
+PACKAGE_DIR = Path(__file__).resolve().parent

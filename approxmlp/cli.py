@@ -53,7 +53,7 @@ class Steps:
 
 
 def print_summary(report: dict, out: Path) -> None:
-    from .report import summary_rows
+    from .backend.report import summary_rows
 
     table = Table(title=f"approxmlp: {report['model']['name']} → {report['target']}", show_header=False)
     table.add_column(style="bold")
@@ -101,7 +101,7 @@ def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | Non
                 clock_hz: float, seed: int, quiet: bool) -> None:
     """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, or an approxmlp model), emit
     bespoke Verilog, verify it against the golden model on every test vector and synthesize it."""
-    from .compiler import CompileOptions, compile_model
+    from .pipeline.compiler import CompileOptions, compile_model
 
     opts = CompileOptions(target=target, input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits,
                           registered=registered, verify=not no_verify, synth=not no_synth, clock_hz=clock_hz,
@@ -155,14 +155,14 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
               input_range: str, seed: int, quiet: bool) -> None:
     """Quantization-aware training (Brevitas) of an MLP with power-of-two scales; writes an
     integer model that `approxmlp compile` turns into RTL as is, without re-quantizing."""
-    from .data import load_dataset
+    from .frontend.data import load_dataset
 
     if out.is_dir():
         raise ApproxMLPError(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.pt'}")
     steps = Steps(not quiet)
     try:
         steps("importing Brevitas")
-        from . import qat
+        from .frontend import qat
 
         cfg = qat.TrainConfig(hidden=hidden, input_bits=input_bits, weight_bits=weight_bits, bias_bits=bias_bits,
                               act_bits=act_bits, weights=weights, epochs=epochs, float_epochs=float_epochs, lr=lr,
@@ -272,7 +272,7 @@ def print_train_summary(s: dict, out: Path, data: str, seed: int) -> None:
 @click.option("-q", "--quiet", is_flag=True)
 def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
     """Re-run the RTL of a compiled FOLDER on its test vectors; exit 1 on any mismatch."""
-    from .verify import verify_folder
+    from .pipeline.verify import verify_folder
 
     steps = Steps(not quiet)
     try:
@@ -289,7 +289,7 @@ def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def inspect_cmd(path: Path) -> None:
     """List the ports and the neurons of generated RTL (a .v file or a compiled folder)."""
-    from .inspect import inspect_rtl
+    from .backend.inspect import inspect_rtl
 
     info = inspect_rtl(path)
     out_console.print(f"module {info['module']}: " + ", ".join(f"{d} {n}[{w}]" for d, n, w in info["ports"]))
@@ -331,7 +331,7 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
                 workers: int, scheduler: str | None, resume: bool, label: str | None, quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
-    from .explore import ExploreOptions, fmt, run_explore
+    from .pipeline.explore import ExploreOptions, fmt, run_explore
 
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
@@ -365,7 +365,7 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
 def demo_cmd(out: Path, target: str, quiet: bool) -> None:
     """Train a small float MLP on a bundled scikit-learn data set, then compile, verify and
     synthesize it (offline, about a minute)."""
-    from .demo import run_demo
+    from .pipeline.demo import run_demo
 
     steps = Steps(not quiet)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def assert_design_verifies(folder: str | Path) -> dict:
-    from .verify import verify_folder
+    from .pipeline.verify import verify_folder
 
     result = verify_folder(Path(folder))
     if result["mismatches"] or result["lint_warnings"]:

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from approxmlp.emit import emit_verilog
-from approxmlp.ir import MLP, Layer, NeuronApprox
+from approxmlp.backend.verilog import emit_verilog
+from approxmlp.core.ir import MLP, Layer, NeuronApprox
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-out/04")
 compiled = Path(sys.argv[2]) if len(sys.argv) > 2 else out.parent / "01" / "hw"

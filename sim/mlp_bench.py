@@ -1,10 +1,10 @@
 """cocotb bench: apply every vector to every design of an approxmlp simulation run.
 
-The toplevel is the wrapper that :func:`approxmlp.simulate.simulate` generates
+The toplevel is the wrapper that :func:`approxmlp.backend.simulate.simulate` generates
 (``approxmlp_sim_top``): design ``k`` sits behind ports ``inp_<k>``/``out_<k>``, and the
 registered ones share ``clk``. The run (which designs, their vectors, where to write
 the results) comes from the manifest named by ``$APPROXMLP_SIM_MANIFEST``; the file
-format belongs to :mod:`approxmlp.simulate`, so this module only drives signals.
+format belongs to :mod:`approxmlp.backend.simulate`, so this module only drives signals.
 
 All designs advance together, one vector per time step, because a step's cost is
 mostly the simulator round trip, not the number of signals touched in it.
@@ -21,7 +21,7 @@ import numpy as np
 import cocotb
 from cocotb.triggers import Timer
 
-from approxmlp.simulate import MANIFEST_ENV, UNRESOLVED, BenchJob, find_mismatches, load_run, save_outputs
+from approxmlp.backend.simulate import MANIFEST_ENV, UNRESOLVED, BenchJob, find_mismatches, load_run, save_outputs
 
 
 @dataclass

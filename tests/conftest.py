@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from approxmlp.ir import Layer, MLP, NeuronApprox
+from approxmlp.core.ir import Layer, MLP, NeuronApprox
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from approxmlp.ir import Layer, MLP, NeuronApprox
+from approxmlp.core.ir import Layer, MLP, NeuronApprox
 
 
 @st.composite

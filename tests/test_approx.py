@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from approxmlp.approx import Population, allowed_weights, evaluate_population, project_weights
-from approxmlp.emit import csd
-from approxmlp.golden import evaluate
-from approxmlp.ir import Layer, MLP
+from approxmlp.search.genome import Population, allowed_weights, evaluate_population, project_weights
+from approxmlp.backend.verilog import csd
+from approxmlp.core.golden import evaluate
+from approxmlp.core.ir import Layer, MLP
 from tests.strategies import inputs_for, mlps
 
 
@@ -91,7 +91,7 @@ def test_population_equals_golden_at_the_extremes(formats, monkeypatch):
     """The evaluator's number formats (float32/float64 GEMMs, int32/int64 arithmetic) and its
     masks for the truncations must never show: the golden model's classes, bit for bit.
     The bounds that pick the formats are lowered to force the other code paths too."""
-    from approxmlp import approx
+    from approxmlp.search import genome as approx
 
     if formats == "integers only":
         monkeypatch.setattr(approx, "_F64_EXACT", 0)
@@ -110,7 +110,7 @@ def test_evaluator_reuse_and_pickle():
     arrays kept), and ships it to other processes."""
     import pickle
 
-    from approxmlp.approx import PopulationEvaluator
+    from approxmlp.search.genome import PopulationEvaluator
 
     rng = np.random.default_rng(7)
     for _ in range(5):
@@ -128,10 +128,10 @@ def test_individual_roundtrip(tiny_approx):
 
 
 def _search_setup():
-    from approxmlp.cost import FEATURES, CostModel
-    from approxmlp.data import InputQuantizer, load_dataset
-    from approxmlp.floatnet import train_float
-    from approxmlp.quantize import FloatMLP, quantize_ptq
+    from approxmlp.backend.cost import FEATURES, CostModel
+    from approxmlp.frontend.data import InputQuantizer, load_dataset
+    from approxmlp.frontend.floatnet import train_float
+    from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
 
     d = load_dataset("wine")
     net = train_float(d.X_train, d.y_train, (4,), d.n_classes, epochs=150)
@@ -144,7 +144,7 @@ def _search_setup():
 
 
 def test_search_is_deterministic_and_resumes_to_the_same_front(tmp_path):
-    from approxmlp.search import SearchConfig, run_search
+    from approxmlp.search.nsga2 import SearchConfig, run_search
 
     ir, X, y, cost = _search_setup()
     cfg = SearchConfig(population=24, generations=8, seed=3)
@@ -174,8 +174,8 @@ def test_search_on_a_dask_cluster_matches_local(tmp_path):
     """`--scheduler ADDRESS`: the population is evaluated on a Dask cluster, same result."""
     from distributed import LocalCluster
 
-    from approxmlp.explore import ExploreOptions, _mapper
-    from approxmlp.search import SearchConfig, make_evaluator, run_search
+    from approxmlp.pipeline.explore import ExploreOptions, _mapper
+    from approxmlp.search.nsga2 import SearchConfig, make_evaluator, run_search
 
     ir, X, y, cost = _search_setup()
     cfg = SearchConfig(population=16, generations=3, seed=1)

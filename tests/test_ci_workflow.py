@@ -67,7 +67,7 @@ def test_workflow_is_valid_yaml_of_the_expected_shape():
     triggers = wf.get("on", wf.get(True))            # YAML 1.1 reads a bare `on` key as true
     assert {"push", "pull_request"} <= set(triggers)
     assert {"MODEL", "DATA", "TARGET", "APPROXMLP"} <= set(wf["env"])
-    from approxmlp.synth import TARGETS
+    from approxmlp.backend.synth import TARGETS
     assert wf["env"]["TARGET"] in TARGETS
     assert wf["defaults"]["run"]["shell"] == "bash"
     steps = wf["jobs"]["hardware"]["steps"]
@@ -87,8 +87,8 @@ def workflow_run(tmp_path_factory):
     """Run the template's steps in order in a scratch 'repository'; (folder, step results)."""
     from sklearn.datasets import load_iris
 
-    from approxmlp.data import load_dataset
-    from approxmlp.floatnet import train_float
+    from approxmlp.frontend.data import load_dataset
+    from approxmlp.frontend.floatnet import train_float
 
     repo = tmp_path_factory.mktemp("repo")
     # The user's files: the data as a CSV with a label column Y, a float PyTorch model.

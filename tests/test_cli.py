@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from approxmlp.cli import main
-from approxmlp.floatnet import make_mlp
+from approxmlp.frontend.floatnet import make_mlp
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from approxmlp.cost import COEFF_FILE, FEATURES, CostModel, calibrate, features, load_model, neuron_features
-from approxmlp.ir import Layer, MLP, NeuronApprox
+from approxmlp.backend.cost import COEFF_FILE, FEATURES, CostModel, calibrate, features, load_model, neuron_features
+from approxmlp.core.ir import Layer, MLP, NeuronApprox
 
 from .strategies import mlps
 
@@ -97,7 +97,7 @@ def test_shipped_calibration_meets_the_targets(target):
 
 
 def test_load_model_refuses_coefficients_of_other_features(tmp_path, monkeypatch):
-    import approxmlp.cost as cost
+    import approxmlp.backend.cost as cost
 
     stale = tmp_path / "c.json"
     stale.write_text(json.dumps({"printed": {"area": [0, 1, 0, 1], "power": [0, 1, 0, 1],
@@ -109,8 +109,8 @@ def test_load_model_refuses_coefficients_of_other_features(tmp_path, monkeypatch
 @pytest.mark.synth
 def test_estimate_tracks_synthesis(tmp_path):
     """Exact and heavily pruned designs alike, within 35 % of Yosys on EGFET."""
-    from approxmlp.emit import emit_verilog
-    from approxmlp.synth import synthesize
+    from approxmlp.backend.verilog import emit_verilog
+    from approxmlp.backend.synth import synthesize
 
     model = load_model("printed")
     exact = _mlp(((3, -5, 7, 1), (6, 2, -3, 9)), (4, -1), ((2, -1), (-1, 3)), (0, 1))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approxmlp.data import BUILTIN, Dataset, InputQuantizer, load_dataset
+from approxmlp.frontend.data import BUILTIN, Dataset, InputQuantizer, load_dataset
 from approxmlp.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -19,7 +19,9 @@ SPLITS = SHARED / "splits"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data sets not found at {SHARED}")
 
 #: Reference splits whose features the README says are already k/16 in [0, 1).
-GRID_SPLITS = ("Breast_Cancer", "Pendigits", "RedWine", "WhiteWine")
+GRID_SPLITS = ("Breast_Cancer", "RedWine")
+#: Reference splits min-max scaled to [0, 0.9], not quantized (fixed 2026-12-02).
+SCALED_SPLITS = ("Pendigits", "WhiteWine")
 
 
 def write(tmp_path: Path, text: str, name: str = "d.csv") -> Path:
@@ -313,10 +315,22 @@ def test_quantization_rule_maps_the_4bit_grid_back_to_k(name):
 
 
 @needs_shared
+@pytest.mark.parametrize("name", SCALED_SPLITS)
+def test_scaled_splits_are_not_on_the_grid_and_fit_spans_them(name):
+    """Pendigits and WhiteWine hold min-max scaled reals in [0, 0.9]: not k/16, so the
+    quantizer fits their training range and the codes span 0..15."""
+    X = np.load(SPLITS / name / "X_train.npy").astype(np.float64)
+    assert not InputQuantizer.is_prequantized(X, 4)
+    assert X.min() == 0 and abs(X.max() - 0.9) < 1e-9
+    q = InputQuantizer.fit(X, 4)(X)
+    assert q.min() == 0 and q.max() == 15
+
+
+@needs_shared
 def test_fit_stretches_a_grid_that_stops_short_of_15():
     """Most split features only reach 14/16, so fit() stretches them: 14/16 -> code 15.
     Use for_prequantized() to keep the literature's integers."""
-    X = np.load(SPLITS / "Pendigits" / "X_train.npy").astype(np.float64)
+    X = np.load(SPLITS / "RedWine" / "X_train.npy").astype(np.float64)
     assert X.max() == 14 / 16
     q = InputQuantizer.fit(X, 4)
     assert q(np.full((1, X.shape[1]), 14 / 16)).tolist() == [[15] * X.shape[1]]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from approxmlp.emit import class_width, csd, emit_verilog
-from approxmlp.tools import find_verilator
+from approxmlp.backend.verilog import class_width, csd, emit_verilog
+from approxmlp.backend.tools import find_verilator
 from tests.strategies import mlps
 
 GOLDEN = Path(__file__).parent / "golden"

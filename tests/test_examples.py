@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from approxmlp.inspect import inspect_rtl
+from approxmlp.backend.inspect import inspect_rtl
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

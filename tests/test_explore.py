@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from approxmlp.approx import Population
-from approxmlp.search import Scored, SearchConfig, pareto_front, run_search, thin
+from approxmlp.search.genome import Population
+from approxmlp.search.nsga2 import Scored, SearchConfig, pareto_front, run_search, thin
 from tests.test_approx import _search_setup
 from tests.test_cli import assert_one_line_failure, run
 
@@ -46,7 +46,7 @@ def test_thin_keeps_both_ends_and_at_most_k():
 
 
 def test_combine_keeps_what_no_front_dominates_and_thins_like_thin():
-    from approxmlp.search import combine
+    from approxmlp.search.nsga2 import combine
 
     rng = np.random.default_rng(1)
     a = pareto_front(_scored(rng.integers(0, 20, 30) / 20, rng.integers(1, 40, 30).astype(float)))
@@ -117,8 +117,8 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     assert s["search"]["seed_models"] == [str(seed), str(lean)]
     # --max-designs thins a bigger front; each realized point keeps its own estimate
     assert s["search"]["front_designs"] > s["search"]["realized_designs"] == 3
-    from approxmlp.cost import features, load_model
-    from approxmlp.ir import MLP
+    from approxmlp.backend.cost import features, load_model
+    from approxmlp.core.ir import MLP
 
     cost = load_model("printed")
     for p in s["points"][1:-2]:
@@ -133,7 +133,7 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
 
 
 def _random_mlp(n_in: int, hidden: int, n_out: int, seed: int = 0):
-    from approxmlp.ir import MLP, Layer
+    from approxmlp.core.ir import MLP, Layer
 
     r = np.random.default_rng(seed)
     pow2 = lambda shape: (r.choice([-1, 1], shape) * 2 ** r.integers(0, 6, shape)).tolist()
@@ -156,7 +156,7 @@ def test_children_get_the_same_number_of_gene_changes_whatever_the_network_size(
     """The mutation strength is set in gene changes per child (log-uniform in 1..mutations),
     not per gene: with per-gene rates a 16-5-10 child took ~15 changes at once and fell
     outside the loss budget, a 4-2-3 child ~2."""
-    from approxmlp.search import Scored, offspring
+    from approxmlp.search.nsga2 import Scored, offspring
 
     cfg = SearchConfig(population=400, mutations=16.0, p_crossover=0.0, seed=0)
     pop = Population.from_mlp(_random_mlp(*shape), cfg.population)

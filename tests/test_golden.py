@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 
-from approxmlp.golden import evaluate, reference_class
+from approxmlp.core.golden import evaluate, reference_class
 from tests.strategies import mlps_with_inputs
 
 

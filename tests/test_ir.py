@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from approxmlp.errors import IRError
-from approxmlp.ir import Layer, MLP, NeuronApprox, signed_width, unsigned_width
+from approxmlp.core.ir import Layer, MLP, NeuronApprox, signed_width, unsigned_width
 
 
 def layer(w, b, **kw):

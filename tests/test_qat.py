@@ -1,4 +1,4 @@
-"""Quantization-aware training (approxmlp.qat, `approxmlp train`): the Brevitas model and
+"""Quantization-aware training (approxmlp.frontend.qat, `approxmlp train`): the Brevitas model and
 the exported integer IR compute the same classes, bit for bit; the model file round-trips
 into `approxmlp compile` without re-quantization; bad options fail cleanly."""
 
@@ -14,16 +14,16 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from approxmlp import golden
+from approxmlp.core import golden
 from approxmlp.cli import main
-from approxmlp.data import load_dataset
+from approxmlp.frontend.data import load_dataset
 from approxmlp.errors import ApproxMLPError, ModelError
-from approxmlp.quantize import INTEGER_MODEL_FORMAT, IntegerModel, load_model
+from approxmlp.frontend.quantize import INTEGER_MODEL_FORMAT, IntegerModel, load_model
 
 from .conftest import SHARED
 from tests.test_cli import assert_one_line_failure
 
-qat = pytest.importorskip("approxmlp.qat")
+qat = pytest.importorskip("approxmlp.frontend.qat")
 
 #: Small but real trainings: a few seconds each on one core.
 FAST = dict(epochs=40, float_epochs=60, batch_size=16, patience=20, restarts=1)
@@ -197,7 +197,7 @@ def test_loader_does_not_import_brevitas(tmp_path, trained):
     _, res = trained["int-1"]
     path = tmp_path / "model.pt"
     qat.save(res, path)
-    code = ("import sys; from approxmlp.quantize import load_model; m = load_model(sys.argv[1]); "
+    code = ("import sys; from approxmlp.frontend.quantize import load_model; m = load_model(sys.argv[1]); "
             "assert 'brevitas' not in sys.modules, 'brevitas imported'; print(m.ir.digest)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == res.ir.digest

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
 
-from approxmlp import golden
-from approxmlp.data import InputQuantizer, load_dataset
+from approxmlp.core import golden
+from approxmlp.frontend.data import InputQuantizer, load_dataset
 from approxmlp.errors import DataError, ModelError
-from approxmlp.ir import MLP
-from approxmlp.quantize import (FloatMLP, activation_shift, fold_input_scaling, input_quantizer_from_ir, load_model,
+from approxmlp.core.ir import MLP
+from approxmlp.frontend.quantize import (FloatMLP, activation_shift, fold_input_scaling, input_quantizer_from_ir, load_model,
                                 quantize_ptq, save_model, weight_scale_log2)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from approxmlp.cli import main
-from approxmlp.data import load_dataset
-from approxmlp.floatnet import float_predict, train_float
+from approxmlp.frontend.data import load_dataset
+from approxmlp.frontend.floatnet import float_predict, train_float
 from tests.conftest import PDK, REFERENCE_TOPOLOGIES, SPLITS, needs_shared
 
 pytestmark = [pytest.mark.slow, pytest.mark.sim, pytest.mark.synth, needs_shared(SPLITS)]
@@ -56,7 +56,7 @@ def test_reference_split_compiles_and_verifies(models, tmp_path, name, target):
 @needs_shared(PDK)
 @pytest.mark.parametrize("name", list(REFERENCE_TOPOLOGIES))
 def test_compact_liberty_area_equals_full_library(models, tmp_path, name):
-    from approxmlp.synth import synthesize
+    from approxmlp.backend.synth import synthesize
 
     out = tmp_path / name
     assert main(["compile", str(models[name]), "--data", str(SPLITS / name), "--out", str(out),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from approxmlp.emit import class_width, emit_verilog
-from approxmlp.golden import evaluate
-from approxmlp.simulate import SimDesign, simulate
+from approxmlp.backend.verilog import class_width, emit_verilog
+from approxmlp.core.golden import evaluate
+from approxmlp.backend.simulate import SimDesign, simulate
 from tests.strategies import inputs_for, mlps
 
 DESIGNS_PER_BUILD = 40

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from approxmlp.errors import DataError, ToolError, VerificationError
-from approxmlp.simulate import (WRAPPER, Mismatch, SimDesign, check_unique_modules, find_mismatches, lint,
+from approxmlp.backend.simulate import (WRAPPER, Mismatch, SimDesign, check_unique_modules, find_mismatches, lint,
                                 load_outputs, load_run, pack_words, save_outputs, simulate, wrapper_verilog,
                                 write_run)
 
@@ -191,7 +191,7 @@ def test_bench_crash_raises_tool_error_quoting_the_exception(mixed_run, tmp_path
     designs, _, _, build_dir = mixed_run            # same sources: Verilator skips the build
     (tmp_path / "mlp_bench.py").write_text("import cocotb\n\n@cocotb.test()\n"
                                            "async def run_vectors(dut):\n    raise KeyError('boom')\n")
-    monkeypatch.setattr("approxmlp.simulate.SIM_DIR", tmp_path)
+    monkeypatch.setattr("approxmlp.backend.simulate.SIM_DIR", tmp_path)
     with pytest.raises(ToolError, match="simulation did not finish: KeyError: 'boom'") as info:
         simulate(designs, build_dir)
     assert info.value.log == str(build_dir / "sim.log")

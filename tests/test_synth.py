@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from approxmlp.errors import ApproxMLPError, ToolError
-from approxmlp.synth import (
+from approxmlp.backend.synth import (
     TARGETS,
     CellFigures,
     Library,

@@ -19,7 +19,7 @@ the built-in data sets in several topologies; ``int``/``pow2``/``csd2`` multipli
 
 Every design is synthesized with Yosys (results cached by IR digest in ``--cache``, so a
 rerun only synthesizes new designs; the pool itself is cached per settings). The model of
-:mod:`approxmlp.cost` is fitted on half of the designs (every other one by measured size,
+:mod:`approxmlp.backend.cost` is fitted on half of the designs (every other one by measured size,
 so both halves span the range) and evaluated on the other half: Spearman rank correlation,
 median, 90th percentile and largest relative error, overall and on the smallest third of
 the held-out designs (the ones a tight power budget picks). ``--validate DIR`` also reports
@@ -43,15 +43,15 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from approxmlp.approx import Population, PopulationEvaluator, allowed_weights, project_weights
-from approxmlp.cost import COEFF_FILE, FEATURES, FEATURES_VERSION, FIT_SCALE, CostModel, calibrate, features
-from approxmlp.data import InputQuantizer, load_dataset
-from approxmlp.emit import emit_verilog
-from approxmlp.floatnet import train_float
-from approxmlp.ir import MLP
-from approxmlp.quantize import FloatMLP, quantize_ptq
-from approxmlp.ranges import analyze
-from approxmlp.search import SearchConfig, mutate_one, run_search
+from approxmlp.search.genome import Population, PopulationEvaluator, allowed_weights, project_weights
+from approxmlp.backend.cost import COEFF_FILE, FEATURES, FEATURES_VERSION, FIT_SCALE, CostModel, calibrate, features
+from approxmlp.frontend.data import InputQuantizer, load_dataset
+from approxmlp.backend.verilog import emit_verilog
+from approxmlp.frontend.floatnet import train_float
+from approxmlp.core.ir import MLP
+from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+from approxmlp.core.ranges import analyze
+from approxmlp.search.nsga2 import SearchConfig, mutate_one, run_search
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "bench-out" / "calibrate-cost"
@@ -114,7 +114,7 @@ def _seed_ir(name: str, hidden: tuple[int, ...], how: str):
         q = InputQuantizer.fit(d.X_train, 4)
         X = q(d.X_train)
         return quantize_ptq(FloatMLP.from_state_dict(net.state_dict()), q, X), X, d.y_train
-    from approxmlp import qat
+    from approxmlp.frontend import qat
 
     cfg = qat.TrainConfig(hidden=hidden, weights="pow2" if how == "qat-pow2" else "int", restarts=1,
                           epochs=60, float_epochs=60)
@@ -166,7 +166,7 @@ def sample_designs(seed: int = 0, log=print) -> list[MLP]:
 
 # ----------------------------------------------------------------------------- synthesis
 def _synth(args) -> tuple[float, float]:
-    from approxmlp.synth import synthesize
+    from approxmlp.backend.synth import synthesize
 
     text, target = args
     with tempfile.TemporaryDirectory() as d:

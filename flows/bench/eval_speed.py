@@ -8,9 +8,9 @@ split Cardio (21-3-3). Prints individual-samples per second for both and their r
 search needs >= 100x).
 
 What is timed is what the search does every generation: one
-:class:`~approxmlp.approx.PopulationEvaluator`, built once for the training samples, called
+:class:`~approxmlp.search.genome.PopulationEvaluator`, built once for the training samples, called
 on a population (best of several calls: the machine may be shared and noisy). The loop is
-:func:`approxmlp.golden.reference_class`, one sample at a time in plain Python, timed on a
+:func:`approxmlp.core.golden.reference_class`, one sample at a time in plain Python, timed on a
 subset of the individuals (best of a few passes) and scaled; both sides run on one core.
 """
 
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from approxmlp.approx import Population, PopulationEvaluator, allowed_weights
-from approxmlp.data import InputQuantizer, load_dataset
-from approxmlp.floatnet import train_float
-from approxmlp.golden import reference_class
-from approxmlp.quantize import FloatMLP, quantize_ptq
-from approxmlp.search import SearchConfig, mutate_one
+from approxmlp.search.genome import Population, PopulationEvaluator, allowed_weights
+from approxmlp.frontend.data import InputQuantizer, load_dataset
+from approxmlp.frontend.floatnet import train_float
+from approxmlp.core.golden import reference_class
+from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+from approxmlp.search.nsga2 import SearchConfig, mutate_one
 
 SPLITS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "splits"
 

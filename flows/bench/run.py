@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from approxmlp.explore import BUDGETS, smallest_within  # explore's own loss budgets and pick
+from approxmlp.pipeline.explore import BUDGETS, smallest_within  # explore's own loss budgets and pick
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("printed", "printed-cnt", "fpga-ice40")  # EGFET first: the front is searched on it
@@ -94,10 +94,10 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- one data set
 def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dict:
     """Train, compile, explore and re-measure one data set; a dict of numbers and timings."""
-    from approxmlp import qat
-    from approxmlp.compiler import CompileOptions, compile_model
-    from approxmlp.data import load_dataset
-    from approxmlp.explore import ExploreOptions, run_explore
+    from approxmlp.frontend import qat
+    from approxmlp.pipeline.compiler import CompileOptions, compile_model
+    from approxmlp.frontend.data import load_dataset
+    from approxmlp.pipeline.explore import ExploreOptions, run_explore
 
     spec = str(shared / "datasets" / b.spec)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
 
 
 def _synth(rtl: Path, target: str) -> dict:
-    from approxmlp.synth import synthesize
+    from approxmlp.backend.synth import synthesize
 
     with tempfile.TemporaryDirectory(prefix="approxmlp-bench-") as work:
         r = synthesize(rtl, "top", target, Path(work))
@@ -405,7 +405,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def _meta(total_s: float) -> dict:
     from approxmlp import __version__
-    from approxmlp.tools import verilator_version, yosys_version
+    from approxmlp.backend.tools import verilator_version, yosys_version
 
     try:
         cpus = len(os.sched_getaffinity(0))

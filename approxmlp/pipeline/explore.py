@@ -1,7 +1,7 @@
 """The `explore` flow: genetic approximation search, then every front point made real.
 
 1. load the model (a QAT integer model as is, a float model through PTQ) and the data;
-2. run the NSGA-II search (:mod:`approxmlp.search`) on the training data with the
+2. run the NSGA-II search (:mod:`approxmlp.search.nsga2`) on the training data with the
    calibrated cost model, checkpointing into the output folder;
 3. emit every Pareto point *and* the exact baseline, verify them all in one Verilator
    build on every test vector, synthesize each for the target;
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
-from .emit import class_width, emit_verilog
-from .errors import ApproxMLPError
-from .golden import evaluate
-from .ir import MLP
+from .. import __version__
+from ..pipeline.compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
+from ..backend.verilog import class_width, emit_verilog
+from ..errors import ApproxMLPError
+from ..core.golden import evaluate
+from ..core.ir import MLP
 
 BUDGETS = (0.01, 0.02, 0.05)
 
@@ -90,9 +90,9 @@ def _mapper(opts: ExploreOptions):
 
 
 def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, progress=lambda _: None) -> dict:
-    from .cost import load_model as load_cost
-    from .data import load_dataset
-    from .search import SearchConfig, combine, make_evaluator, run_search
+    from ..backend.cost import load_model as load_cost
+    from ..frontend.data import load_dataset
+    from ..search.nsga2 import SearchConfig, combine, make_evaluator, run_search
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
                            act_bits=opts.act_bits, label=opts.label, seed=opts.seed)
@@ -168,8 +168,8 @@ def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOpti
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: Path, opts: CompileOptions,
              progress) -> list[dict]:
     """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/."""
-    from .compiler import run_synthesis
-    from .simulate import SimDesign, lint, simulate
+    from ..pipeline.compiler import run_synthesis
+    from ..backend.simulate import SimDesign, lint, simulate
 
     rows = []
     sims = []

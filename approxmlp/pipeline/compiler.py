@@ -27,11 +27,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__
-from .emit import class_width, emit_verilog
-from .errors import ApproxMLPError, DataError, ModelError, VerificationError
-from .golden import evaluate
-from .ir import MLP
+from .. import __version__
+from ..backend.verilog import class_width, emit_verilog
+from ..errors import ApproxMLPError, DataError, ModelError, VerificationError
+from ..core.golden import evaluate
+from ..core.ir import MLP
 
 Progress = Callable[[str], None]
 
@@ -64,7 +64,7 @@ def check_bits(name: str, value: int, lo: int, hi: int) -> None:
 
 def check_options(opts: CompileOptions) -> None:
     """Refuse impossible settings before any work is done."""
-    from .synth import TARGETS
+    from ..backend.synth import TARGETS
 
     if opts.target not in TARGETS:
         raise ApproxMLPError(f"unknown target {opts.target!r}; choose one of {', '.join(TARGETS)}")
@@ -137,8 +137,8 @@ def load_ir(folder: Path) -> MLP:
 def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarray, logs: Path, *,
                      module: str, registered: bool, progress: Progress = _quiet) -> dict:
     """Lint with ``verilator -Wall``, then simulate every vector with cocotb; a dict for the report."""
-    from .simulate import SimDesign, lint, simulate
-    from .tools import verilator_version
+    from ..backend.simulate import SimDesign, lint, simulate
+    from ..backend.tools import verilator_version
 
     progress("linting the RTL (verilator --lint-only -Wall)")
     warnings = lint(rtl, module)
@@ -159,7 +159,7 @@ def run_synthesis(rtl: Path, opts: CompileOptions, dest: Path, progress: Progres
     """Synthesize in a scratch folder and keep what a reader needs in ``dest`` (the Yosys
     log, the statistics, the mapped netlist); the report names them relative to the
     design folder (``dest``'s parent), so they stay valid when the folder moves."""
-    from .synth import synthesize
+    from ..backend.synth import synthesize
 
     progress(f"synthesizing for {opts.target} (Yosys + ABC)")
     dest.mkdir(parents=True, exist_ok=True)
@@ -187,8 +187,8 @@ def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progre
     """
     from dataclasses import replace
 
-    from .data import InputQuantizer
-    from .quantize import IntegerModel, load_model, quantize_ptq
+    from ..frontend.data import InputQuantizer
+    from ..frontend.quantize import IntegerModel, load_model, quantize_ptq
 
     progress(f"loading model {model_path}")
     model = load_model(Path(model_path))
@@ -215,7 +215,7 @@ def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progre
 def compile_model(model_path: Path, data_spec: str, out: Path, opts: CompileOptions,
                   progress: Progress = _quiet) -> dict:
     """The whole `approxmlp compile`: returns the report (also written to ``out``)."""
-    from .data import load_dataset
+    from ..frontend.data import load_dataset
 
     check_options(opts)
     t0 = time.perf_counter()
@@ -289,7 +289,7 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
                     report[key] = syn[key]
         report["timings"] = {k: round(v, 3) for k, v in timings.items()}
         (root / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False, default=_json_default) + "\n")
-        from .report import markdown
+        from ..backend.report import markdown
 
         (root / "report.md").write_text(markdown(report))
         stage.commit()

@@ -1,7 +1,7 @@
 """A fast area/power estimate of an IR, for the search's inner loop.
 
 Synthesis takes seconds per design; the genetic search needs thousands of estimates a
-second. The estimate counts what the emitted circuit (:mod:`approxmlp.emit`) is made of,
+second. The estimate counts what the emitted circuit (:mod:`approxmlp.backend.verilog`) is made of,
 from the same range analysis the emitter sizes its wires with, after the pruning that
 synthesis does anyway (constant neurons folded; neurons, output bits and accumulator
 columns nobody reads removed):
@@ -53,9 +53,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .emit import csd
-from .ir import MLP, signed_width, unsigned_width
-from .ranges import analyze
+from ..backend.verilog import csd
+from ..core.ir import MLP, signed_width, unsigned_width
+from ..core.ranges import analyze
 
 FEATURES = ("fa", "ha", "fa_carry", "ha_carry", "act_gates", "sat_or", "cmp_bits", "cmp_const_bits",
             "mux_bits", "neurons")

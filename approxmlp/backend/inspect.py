@@ -11,7 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import ApproxMLPError
+from ..errors import ApproxMLPError
 
 _NEURON = re.compile(r"^l(\d+)_n(\d+)(?:_|$)")
 
@@ -41,8 +41,8 @@ def area_shares(folder: Path) -> dict[str, float]:
 
     import numpy as np
 
-    from .compiler import load_ir
-    from .cost import GATE_EQUIVALENTS, load_model, neuron_features
+    from ..pipeline.compiler import load_ir
+    from ..backend.cost import GATE_EQUIVALENTS, load_model, neuron_features
 
     ir = load_ir(folder)
     target = "printed"

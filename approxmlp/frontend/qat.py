@@ -61,10 +61,10 @@ from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
 from brevitas.quant import Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 from brevitas.quant.scaled_int import IntBias
 
-from . import golden
-from .data import Dataset, InputQuantizer, check_bits
-from .errors import ApproxMLPError, DataError
-from .ir import MAX_DATA_BITS, MLP, Layer, signed_width
+from ..core import golden
+from ..frontend.data import Dataset, InputQuantizer, check_bits
+from ..errors import ApproxMLPError, DataError
+from ..core.ir import MAX_DATA_BITS, MLP, Layer, signed_width
 
 #: Weight quantizer choices.
 WEIGHT_MODES = ("int", "pow2")
@@ -353,7 +353,7 @@ def export_ir(net: QATNet, *, name: str = "mlp", meta: dict[str, Any] | None = N
 
 def acc_bound(ir: MLP) -> int:
     """Largest |accumulator| that any input can produce (interval bound over all layers)."""
-    from .ranges import analyze
+    from ..core.ranges import analyze
 
     return max(max(abs(n.acc_lo), abs(n.acc_hi)) for layer in analyze(ir) for n in layer)
 
@@ -686,7 +686,7 @@ def _train(data: Dataset, cfg: TrainConfig, name: str, progress: Progress) -> Tr
 def layer_ranges(ir: MLP, codes: np.ndarray, info: Sequence[dict] = ()) -> list[dict]:
     """Per layer: integer weight and bias ranges, shift, the accumulator and output ranges
     seen on ``codes`` and the worst-case accumulator width (for the training summary)."""
-    from .ranges import analyze
+    from ..core.ranges import analyze
 
     ev = golden.evaluate(ir, codes, trace=True)
     bounds = analyze(ir)
@@ -710,12 +710,12 @@ def layer_ranges(ir: MLP, codes: np.ndarray, info: Sequence[dict] = ()) -> list[
 # ----------------------------------------------------------------------------- saving
 def save(result: TrainResult, path: Any) -> None:
     """Write the trained model in the integer model format that ``approxmlp compile``
-    (:func:`approxmlp.quantize.load_model`) compiles as is; see
-    :func:`approxmlp.quantize.save_integer_model`."""
+    (:func:`approxmlp.frontend.quantize.load_model`) compiles as is; see
+    :func:`approxmlp.frontend.quantize.save_integer_model`."""
     import brevitas
 
-    from . import __version__
-    from .quantize import save_integer_model
+    from .. import __version__
+    from ..frontend.quantize import save_integer_model
 
     s = result.summary
     cfg = s["config"]

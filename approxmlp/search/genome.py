@@ -29,9 +29,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .emit import csd
-from .errors import ApproxMLPError
-from .ir import MLP, NeuronApprox
+from ..backend.verilog import csd
+from ..errors import ApproxMLPError
+from ..core.ir import MLP, NeuronApprox
 
 MULTIPLIER_KINDS = ("int", "pow2", "csd2", "csd3")
 
@@ -137,7 +137,7 @@ def evaluate_population(pop: Population, X: np.ndarray, *, chunk_bytes: int = 16
     """Classes ``(P, N)`` of every individual on every sample, bit-exact with the golden model.
 
     A one-off :class:`PopulationEvaluator`; a search evaluates many populations on the same
-    samples and builds the evaluator once (:func:`approxmlp.search.make_evaluator`).
+    samples and builds the evaluator once (:func:`approxmlp.search.nsga2.make_evaluator`).
     """
     return PopulationEvaluator(X, chunk_bytes=chunk_bytes)(pop)
 

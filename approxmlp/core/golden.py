@@ -2,7 +2,7 @@
 
 This is the reference the RTL is verified against and the fitness function the search
 calls millions of times, so it works on whole batches with numpy and never loops over
-samples. Every operation mirrors one line of the semantics in :mod:`approxmlp.ir`:
+samples. Every operation mirrors one line of the semantics in :mod:`approxmlp.core.ir`:
 
 * products keep the masked operand bits, and their magnitudes drop ``product_trunc`` low
   bits before the sign is applied (the hardware sums positive and negative products
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import MLP, Layer, check_inputs
+from ..core.ir import MLP, Layer, check_inputs
 
 #: Below this bound a float64 matmul is exact and several times faster than int64.
 _F64_EXACT = 1 << 52

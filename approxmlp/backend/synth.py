@@ -21,7 +21,7 @@ mapped cells and V the library's nominal voltage: it ignores wire load, glitches
 real toggle rates of the data.
 
 Where the flows live: the one copy of the scripts and libraries is ``flows/`` beside the
-package in the source tree, found as ``Path(__file__).resolve().parent.parent / "flows"``;
+package in the source tree, found as ``PACKAGE_DIR.parent / "flows"``;
 the project installs editable (``pip install -e .``, what ``make`` does), so that path
 exists, and the files stay editable and reviewable with the other flow files instead of
 being duplicated into the package. For a wheel (the CI template installs approxmlp
@@ -50,8 +50,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import ApproxMLPError, ToolError
-from .tools import find_yosys, yosys_version
+from .. import PACKAGE_DIR
+from ..errors import ApproxMLPError, ToolError
+from ..backend.tools import find_yosys, yosys_version
 
 TARGETS = ("printed", "printed-cnt", "fpga-ice40", "fpga-xc7")   # printed = EGFET 1.0 V
 
@@ -62,7 +63,7 @@ def _find_flows() -> Path:
     so that a wheel never picks up an unrelated top-level ``flows`` in site-packages. If
     neither exists, the source tree's path, so that the error names where files were
     expected."""
-    here = Path(__file__).resolve().parent
+    here = PACKAGE_DIR
     candidates = (here / "flows", here.parent / "flows")
     return next((c for c in candidates if (c / "yosys" / "printed.ys").is_file()), candidates[1])
 

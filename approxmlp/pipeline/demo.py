@@ -12,15 +12,15 @@ from pathlib import Path
 
 import torch
 
-from .compiler import CompileOptions, compile_model
+from ..pipeline.compiler import CompileOptions, compile_model
 
 DEMO_DATA = "wine"
 DEMO_HIDDEN = (4,)
 
 
 def run_demo(out: Path, *, target: str = "printed", progress=lambda _: None) -> dict:
-    from .data import load_dataset
-    from .floatnet import train_float
+    from ..frontend.data import load_dataset
+    from ..frontend.floatnet import train_float
 
     out = Path(out)
     data = load_dataset(DEMO_DATA)

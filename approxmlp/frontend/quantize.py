@@ -8,7 +8,7 @@ by ReLU and the last layer to produce logits; a state_dict cannot say otherwise,
 model trained with another activation will quantize to the wrong function.
 
 **PTQ** (:func:`quantize_ptq`) maps that float model onto the IR semantics of
-:mod:`approxmlp.ir` with power-of-two scales only, so that every rescale is a shift:
+:mod:`approxmlp.core.ir` with power-of-two scales only, so that every rescale is a shift:
 
 1. the input quantizer's affine map ``x = lo + q * step`` is folded into the first layer,
    so the integer inputs need no arithmetic and the float model still sees the raw
@@ -41,10 +41,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import golden
-from .data import InputQuantizer, check_bits
-from .errors import DataError, ModelError
-from .ir import MAX_BIAS_BITS, MAX_DATA_BITS, MLP, Layer
+from ..core import golden
+from ..frontend.data import InputQuantizer, check_bits
+from ..errors import DataError, ModelError
+from ..core.ir import MAX_BIAS_BITS, MAX_DATA_BITS, MLP, Layer
 
 #: Weights wider than this buy nothing for printed/FPGA MLPs and slow the search.
 MAX_PTQ_WEIGHT_BITS = 16
@@ -330,7 +330,7 @@ class IntegerModel:
         wb = self.metadata.get("weight_bits")
         if isinstance(wb, int) and not isinstance(wb, bool):
             return wb
-        from .ir import signed_width
+        from ..core.ir import signed_width
 
         return max(signed_width(int(layer.weight_matrix.min(initial=0)), int(layer.weight_matrix.max(initial=0)))
                    for layer in self.ir.layers)
@@ -384,7 +384,7 @@ def _integer_model(p: Path, obj: Mapping[str, Any], sha256: str) -> IntegerModel
     """Rebuild the IR of an integer model file, refusing anything inconsistent."""
     import torch
 
-    from .errors import ApproxMLPError
+    from ..errors import ApproxMLPError
 
     fmt = obj.get("format")
     if fmt != INTEGER_MODEL_FORMAT:

@@ -5,7 +5,7 @@ every weight is a constant, so every multiplier is a handful of shifts and adds 
 canonical signed digit (CSD) form, and zero weights, removed connections and provably
 constant neurons vanish before synthesis sees them.
 
-Width discipline. Every wire is sized from :mod:`approxmlp.ranges`, and every operand is
+Width discipline. Every wire is sized from :mod:`approxmlp.core.ranges`, and every operand is
 explicitly zero- or sign-extended to the width of the expression it appears in, so that
 Verilator's ``-Wall`` has nothing to say about widths. Inside an expression, two's-
 complement arithmetic modulo the wire's width is exact whenever the true result fits,
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from . import __version__
-from .ir import MLP, signed_width, unsigned_width
-from .ranges import NeuronRange, ProductRange, analyze
+from .. import __version__
+from ..core.ir import MLP, signed_width, unsigned_width
+from ..core.ranges import NeuronRange, ProductRange, analyze
 
 
 def csd(n: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import MLP, signed_width, unsigned_width
+from ..core.ir import MLP, signed_width, unsigned_width
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ApproxMLPError, DataError
-from .ir import MAX_DATA_BITS
+from ..errors import ApproxMLPError, DataError
+from ..core.ir import MAX_DATA_BITS
 
 #: scikit-learn's bundled data sets (no download needed).
 BUILTIN = frozenset({"iris", "wine", "breast_cancer", "digits"})

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import IRError
+from ..errors import IRError
 
 #: Widths accepted for inputs and activations. 16 bits is far past what printed sensors
 #: deliver and keeps every intermediate inside int64 in the golden model.

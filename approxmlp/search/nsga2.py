@@ -1,6 +1,6 @@
 """Genetic training with hardware approximations in the loop (NSGA-II, after DATE'24).
 
-Every gene is a hardware choice (see :mod:`approxmlp.approx`): the constant of each
+Every gene is a hardware choice (see :mod:`approxmlp.search.genome`): the constant of each
 multiplier (from the allowed value set), each connection's operand bit mask, each
 neuron's product and activation truncation, each class's argmax compare bits. The two
 objectives are training accuracy (up) and estimated area (down); the accuracy loss
@@ -26,10 +26,10 @@ from typing import Callable, Sequence
 import numpy as np
 from deap import base as deap_base, tools
 
-from .approx import Population, PopulationEvaluator, allowed_weights, evaluate_population, project_weights
-from .cost import CostModel, features
-from .errors import ApproxMLPError
-from .ir import MAX_BIAS_BITS
+from ..search.genome import Population, PopulationEvaluator, allowed_weights, evaluate_population, project_weights
+from ..backend.cost import CostModel, features
+from ..errors import ApproxMLPError
+from ..core.ir import MAX_BIAS_BITS
 
 CHECKPOINT_FORMAT = "approxmlp-search/1"
 

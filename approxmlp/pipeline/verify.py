@@ -13,9 +13,9 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from .compiler import load_ir, read_vectors, run_verification
-from .errors import DataError
-from .golden import evaluate
+from ..pipeline.compiler import load_ir, read_vectors, run_verification
+from ..errors import DataError
+from ..core.golden import evaluate
 
 
 def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _: None) -> dict:
@@ -54,7 +54,7 @@ def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _:
 
 
 def write_junit(path: Path, folder: Path, res: dict) -> None:
-    suite = ET.Element("testsuite", name="approxmlp.verify", tests="2",
+    suite = ET.Element("testsuite", name="approxmlp.pipeline.verify", tests="2",
                        failures=str(int(bool(res["mismatches"])) + int(bool(res["lint_warnings"]))))
     lint = ET.SubElement(suite, "testcase", classname=f"approxmlp.{folder.name}", name="lint")
     if res["lint_warnings"]:
