@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from approxmlp.search.genome import Population, allowed_weights, evaluate_population, project_weights
+from approxmlp.search.genome import Population, allowed_weights, project_weights
+
+from approxmlp.search.evaluate import evaluate_population
 from approxmlp.backend.verilog import csd
 from approxmlp.core.golden import evaluate
 from approxmlp.core.ir import Layer, MLP
@@ -91,7 +93,7 @@ def test_population_equals_golden_at_the_extremes(formats, monkeypatch):
     """The evaluator's number formats (float32/float64 GEMMs, int32/int64 arithmetic) and its
     masks for the truncations must never show: the golden model's classes, bit for bit.
     The bounds that pick the formats are lowered to force the other code paths too."""
-    from approxmlp.search import genome as approx
+    from approxmlp.search import evaluate as approx
 
     if formats == "integers only":
         monkeypatch.setattr(approx, "_F64_EXACT", 0)
@@ -110,7 +112,7 @@ def test_evaluator_reuse_and_pickle():
     arrays kept), and ships it to other processes."""
     import pickle
 
-    from approxmlp.search.genome import PopulationEvaluator
+    from approxmlp.search.evaluate import PopulationEvaluator
 
     rng = np.random.default_rng(7)
     for _ in range(5):
@@ -144,7 +146,8 @@ def _search_setup():
 
 
 def test_search_is_deterministic_and_resumes_to_the_same_front(tmp_path):
-    from approxmlp.search.nsga2 import SearchConfig, run_search
+    from approxmlp.search.config import SearchConfig
+    from approxmlp.search.nsga2 import run_search
 
     ir, X, y, cost = _search_setup()
     cfg = SearchConfig(population=24, generations=8, seed=3)
@@ -175,7 +178,8 @@ def test_search_on_a_dask_cluster_matches_local(tmp_path):
     from distributed import LocalCluster
 
     from approxmlp.pipeline.explore import ExploreOptions, _mapper
-    from approxmlp.search.nsga2 import SearchConfig, make_evaluator, run_search
+    from approxmlp.search.config import SearchConfig
+    from approxmlp.search.nsga2 import make_evaluator, run_search
 
     ir, X, y, cost = _search_setup()
     cfg = SearchConfig(population=16, generations=3, seed=1)

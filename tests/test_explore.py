@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from approxmlp.search.genome import Population
-from approxmlp.search.nsga2 import Scored, SearchConfig, pareto_front, run_search, thin
+from approxmlp.search.config import SearchConfig
+from approxmlp.search.front import Scored, pareto_front, thin
+from approxmlp.search.nsga2 import run_search
 from tests.test_approx import _search_setup
 from tests.test_cli import assert_one_line_failure, run
 
@@ -46,7 +48,7 @@ def test_thin_keeps_both_ends_and_at_most_k():
 
 
 def test_combine_keeps_what_no_front_dominates_and_thins_like_thin():
-    from approxmlp.search.nsga2 import combine
+    from approxmlp.search.front import combine
 
     rng = np.random.default_rng(1)
     a = pareto_front(_scored(rng.integers(0, 20, 30) / 20, rng.integers(1, 40, 30).astype(float)))
@@ -156,7 +158,8 @@ def test_children_get_the_same_number_of_gene_changes_whatever_the_network_size(
     """The mutation strength is set in gene changes per child (log-uniform in 1..mutations),
     not per gene: with per-gene rates a 16-5-10 child took ~15 changes at once and fell
     outside the loss budget, a 4-2-3 child ~2."""
-    from approxmlp.search.nsga2 import Scored, offspring
+    from approxmlp.search.front import Scored
+    from approxmlp.search.operators import offspring
 
     cfg = SearchConfig(population=400, mutations=16.0, p_crossover=0.0, seed=0)
     pop = Population.from_mlp(_random_mlp(*shape), cfg.population)

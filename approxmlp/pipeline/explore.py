@@ -92,7 +92,9 @@ def _mapper(opts: ExploreOptions):
 def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, progress=lambda _: None) -> dict:
     from ..backend.cost import load_model as load_cost
     from ..frontend.data import load_dataset
-    from ..search.nsga2 import SearchConfig, combine, make_evaluator, run_search
+    from ..search.config import SearchConfig
+    from ..search.front import combine
+    from ..search.nsga2 import make_evaluator, run_search
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
                            act_bits=opts.act_bits, label=opts.label, seed=opts.seed)

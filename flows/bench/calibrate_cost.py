@@ -43,7 +43,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from approxmlp.search.genome import Population, PopulationEvaluator, allowed_weights, project_weights
+from approxmlp.search.genome import Population, allowed_weights, project_weights
+
+from approxmlp.search.evaluate import PopulationEvaluator
 from approxmlp.backend.cost import COEFF_FILE, FEATURES, FEATURES_VERSION, FIT_SCALE, CostModel, calibrate, features
 from approxmlp.frontend.data import InputQuantizer, load_dataset
 from approxmlp.backend.verilog import emit_verilog
@@ -51,7 +53,9 @@ from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.ir import MLP
 from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
 from approxmlp.core.ranges import analyze
-from approxmlp.search.nsga2 import SearchConfig, mutate_one, run_search
+from approxmlp.search.config import SearchConfig
+from approxmlp.search.nsga2 import run_search
+from approxmlp.search.operators import mutate_one
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "bench-out" / "calibrate-cost"

@@ -8,7 +8,7 @@ split Cardio (21-3-3). Prints individual-samples per second for both and their r
 search needs >= 100x).
 
 What is timed is what the search does every generation: one
-:class:`~approxmlp.search.genome.PopulationEvaluator`, built once for the training samples, called
+:class:`~approxmlp.search.evaluate.PopulationEvaluator`, built once for the training samples, called
 on a population (best of several calls: the machine may be shared and noisy). The loop is
 :func:`approxmlp.core.golden.reference_class`, one sample at a time in plain Python, timed on a
 subset of the individuals (best of a few passes) and scaled; both sides run on one core.
@@ -22,12 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from approxmlp.search.genome import Population, PopulationEvaluator, allowed_weights
+from approxmlp.search.genome import Population, allowed_weights
+
+from approxmlp.search.evaluate import PopulationEvaluator
 from approxmlp.frontend.data import InputQuantizer, load_dataset
 from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.golden import reference_class
 from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
-from approxmlp.search.nsga2 import SearchConfig, mutate_one
+from approxmlp.search.config import SearchConfig
+from approxmlp.search.operators import mutate_one
 
 SPLITS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "splits"
 

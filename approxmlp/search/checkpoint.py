@@ -1,0 +1,73 @@
+"""Search checkpoints: plain ``.npz`` (no pickle), written atomically after every
+generation, so a killed run resumes where it stopped and reaches the same front as an
+uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ApproxMLPError
+from .config import SearchConfig
+from .front import Scored, pareto_front
+from .genome import Population
+
+CHECKPOINT_FORMAT = "approxmlp-search/1"
+
+
+_GENES = ("weights", "masks", "biases", "product_trunc", "act_trunc")
+
+
+def _arrays(s: Scored, prefix: str = "") -> dict[str, np.ndarray]:
+    arrays = {"acc": s.acc, "area": s.area, "power": s.power, "feasible": s.feasible, "cmp_drop": s.pop.cmp_drop}
+    for li in range(len(s.pop.weights)):
+        for name in _GENES:
+            arrays[f"{name}_{li}"] = getattr(s.pop, name)[li]
+    return {prefix + k: v for k, v in arrays.items()}
+
+
+def _scored(arrays: dict[str, np.ndarray], base, prefix: str = "") -> Scored:
+    a = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    n = len(base.layers)
+    pop = Population(base=base, cmp_drop=a["cmp_drop"],
+                     **{name: [a[f"{name}_{li}"] for li in range(n)] for name in _GENES})
+    return Scored(pop=pop, acc=a["acc"], area=a["area"], power=a["power"], feasible=a["feasible"])
+
+
+def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, cfg: SearchConfig,
+                    history: list[dict], seed_acc: float, evaluations: int, archive: Scored | None = None) -> None:
+    """Atomic: written beside, then renamed, so an interrupt never leaves half a file.
+    Holds the population and the archive of every non-dominated design seen so far."""
+    arrays = _arrays(s)
+    if archive is not None:
+        arrays.update(_arrays(archive, "archive."))
+    meta = {"format": CHECKPOINT_FORMAT, "generation": gen, "config": asdict(cfg), "history": history,
+            "rng": rng.bit_generator.state, "base_digest": s.pop.base.digest, "seed_accuracy": seed_acc,
+            "evaluations": evaluations}
+    arrays["meta"] = np.array(json.dumps(meta))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, base, cfg: SearchConfig):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in f.files if k != "meta"}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ApproxMLPError(f"cannot read checkpoint {path} ({exc}); delete it or run without --resume") from None
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("base_digest") != base.digest:
+        raise ApproxMLPError(f"checkpoint {path} belongs to another model or version; delete it or run without --resume")
+    if meta["config"] != asdict(cfg):
+        raise ApproxMLPError(f"checkpoint {path} was written with other search settings; "
+                             "resume with the same options or delete it")
+    s = _scored({k: v for k, v in arrays.items() if not k.startswith("archive.")}, base)
+    archive = _scored(arrays, base, "archive.") if "archive.acc" in arrays else pareto_front(s)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta["rng"]
+    return meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"], archive
