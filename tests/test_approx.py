@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from approxmlp.search.genome import Population, allowed_weights, project_weights
 
 from approxmlp.search.evaluate import evaluate_population
-from approxmlp.backend.verilog import csd
+from approxmlp.core.csd import csd
 from approxmlp.core.golden import evaluate
 from approxmlp.core.ir import Layer, MLP
 from tests.strategies import inputs_for, mlps

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from approxmlp.backend.verilog import class_width, csd, emit_verilog
+from approxmlp.backend.verilog import class_width, emit_verilog
+from approxmlp.core.csd import csd
 from approxmlp.backend.tools import find_verilator
 from tests.strategies import mlps
 

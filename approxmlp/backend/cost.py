@@ -53,7 +53,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backend.verilog import csd
+from ..core.csd import csd
 from ..core.ir import MLP, signed_width, unsigned_width
 from ..core.ranges import analyze
 

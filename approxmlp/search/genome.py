@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backend.verilog import csd
+from ..core.csd import csd
 from ..errors import ApproxMLPError
 from ..core.ir import MLP, NeuronApprox
 
