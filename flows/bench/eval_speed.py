@@ -29,6 +29,7 @@ from approxmlp.frontend.data import InputQuantizer, load_dataset
 from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.golden import reference_class
 from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+from flows.bench.suite import BENCHES  # the literature's topologies
 from approxmlp.search.config import SearchConfig
 from approxmlp.search.operators import mutate_one
 
@@ -80,8 +81,6 @@ def run(data: str = "wine", hidden=None, population: int = 64, seed: int = 0) ->
     reference split, else one of 4) on ``data`` (a built-in name or a split folder), then
     :func:`measure` on its training samples."""
     if hidden is None:
-        from flows.bench.run import BENCHES  # the literature's topologies
-
         hidden = {b.name: b.hidden for b in BENCHES}.get(Path(str(data)).name, (4,))
     hidden = tuple(int(h) for h in hidden)
     d = load_dataset(data)

@@ -34,59 +34,13 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from approxmlp.pipeline.explore import BUDGETS, smallest_within  # explore's own loss budgets and pick
+from flows.bench.suite import BENCHES, PUBLISHED_NOTE, SEED_TRAINING, Bench
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("printed", "printed-cnt", "fpga-ice40")  # EGFET first: the front is searched on it
-#: The search's seeds, one search each, fronts combined: a power-of-two QAT model at the
-#: baseline's widths (8-bit weights and activations: the most accurate pow2 design, what the
-#: 1% budget needs), and a lean one (pow2 weights of at most 5 bits, 0/±1..±8, 4-bit hidden
-#: activations: `train --weights pow2 --weight-bits 5 --act-bits 4`), a third smaller at
-#: about the same accuracy (Cardio 0.886 vs 0.870, RedWine 0.610 vs 0.600, Pendigits 0.925 vs
-#: 0.935), from which the search goes further (Pendigits at 5% loss: ~6x estimated, ~5x from
-#: the 8-bit seed alone).
-SEED_TRAINING = {"pow2": {"weights": "pow2"}, "lean": {"weights": "pow2", "weight_bits": 5, "act_bits": 4}}
-
-
-@dataclass(frozen=True)
-class Published:
-    """Figures published by the printed-MLP literature (commercial Synopsys flow), EGFET cm²."""
-
-    exact_cm2: float | None = None      # exact bespoke baseline (Mubarik MICRO'20 / Armeniakos DATE'22)
-    approx_1pct_cm2: float | None = None  # approximate design at 1% accuracy loss
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class Bench:
-    name: str
-    spec: str                 # relative to the shared data folder
-    hidden: tuple[int, ...]
-    published: Published = field(default_factory=Published)
-    note: str = ""
-
-
-BENCHES = (
-    Bench("Breast_Cancer", "splits/Breast_Cancer", (3,)),
-    Bench("Cardio", "splits/Cardio", (3,), Published(33.4, 6.1)),
-    Bench("Pendigits", "pendigits/pendigits.csv", (5,), Published(67.0, None),
-          note="UCI table, seeded 70/30 split: the reference split's labels do not follow its features"),
-    Bench("RedWine", "splits/RedWine", (2,), Published(17.6, 1.1)),
-    Bench("WhiteWine", "wine/whitewine.csv", (4,), Published(31.2, 6.5),
-          note="UCI table, seeded 70/30 split: on the reference split no classifier beats 0.45"),
-    Bench("Seeds", "seeds/seeds.csv", (3,), Published(None, 2.2)),
-    Bench("Vertebral-3C", "vertebral/vertebral_3c.csv", (3,), Published(None, 1.8)),
-    Bench("Balance", "balance_scale/balance_scale.csv", (3,), Published(None, 0.5)),
-    Bench("Mammographic", "mammographic/mammographic.csv", (3,)),
-)
-PUBLISHED_NOTE = ("*Published* columns: figures of the printed-MLP literature (exact bespoke baselines; "
-                  "approximate designs at 1% accuracy loss), EGFET cm², obtained with a commercial flow "
-                  "(Synopsys); not produced by this run, given for comparison.")
-
-
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

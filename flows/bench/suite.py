@@ -1,0 +1,51 @@
+"""The benchmark suite: the printed-MLP literature's data sets, their topologies and the
+published figures to compare with; and how the search's seed models are trained. Read by
+the benchmark run (:mod:`flows.bench.run`) and the evaluation-speed benchmark
+(:mod:`flows.bench.eval_speed`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The search's seeds, one search each, fronts combined: a power-of-two QAT model at the
+#: baseline's widths (8-bit weights and activations: the most accurate pow2 design, what the
+#: 1% budget needs), and a lean one (pow2 weights of at most 5 bits, 0/±1..±8, 4-bit hidden
+#: activations: `train --weights pow2 --weight-bits 5 --act-bits 4`), a third smaller at
+#: about the same accuracy (Cardio 0.886 vs 0.870, RedWine 0.610 vs 0.600, Pendigits 0.925 vs
+#: 0.935), from which the search goes further (Pendigits at 5% loss: ~6x estimated, ~5x from
+#: the 8-bit seed alone).
+SEED_TRAINING = {"pow2": {"weights": "pow2"}, "lean": {"weights": "pow2", "weight_bits": 5, "act_bits": 4}}
+
+
+@dataclass(frozen=True)
+class Published:
+    """Figures published by the printed-MLP literature (commercial Synopsys flow), EGFET cm²."""
+
+    exact_cm2: float | None = None      # exact bespoke baseline (Mubarik MICRO'20 / Armeniakos DATE'22)
+    approx_1pct_cm2: float | None = None  # approximate design at 1% accuracy loss
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    spec: str                 # relative to the shared data folder
+    hidden: tuple[int, ...]
+    published: Published = field(default_factory=Published)
+    note: str = ""
+
+
+BENCHES = (
+    Bench("Breast_Cancer", "splits/Breast_Cancer", (3,)),
+    Bench("Cardio", "splits/Cardio", (3,), Published(33.4, 6.1)),
+    Bench("Pendigits", "splits/Pendigits", (5,), Published(67.0, None)),
+    Bench("RedWine", "splits/RedWine", (2,), Published(17.6, 1.1)),
+    Bench("WhiteWine", "splits/WhiteWine", (4,), Published(31.2, 6.5)),
+    Bench("Seeds", "seeds/seeds.csv", (3,), Published(None, 2.2)),
+    Bench("Vertebral-3C", "vertebral/vertebral_3c.csv", (3,), Published(None, 1.8)),
+    Bench("Balance", "balance_scale/balance_scale.csv", (3,), Published(None, 0.5)),
+    Bench("Mammographic", "mammographic/mammographic.csv", (3,)),
+)
+PUBLISHED_NOTE = ("*Published* columns: figures of the printed-MLP literature (exact bespoke baselines; "
+                  "approximate designs at 1% accuracy loss), EGFET cm², obtained with a commercial flow "
+                  "(Synopsys); not produced by this run, given for comparison.")
