@@ -315,7 +315,11 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="pow2", show_default=True,
               help="Values the constant multipliers may take: any integer, 0/±2^k, or 2/3 signed digits.")
 @click.option("--max-loss", type=float, default=0.05, show_default=True,
-              help="Largest training-accuracy loss against the exact baseline (fraction).")
+              help="Largest accuracy loss against the exact baseline (fraction): on the fit part of the "
+                   "training data in the search, on the validation part for the front.")
+@click.option("--val-fraction", type=float, default=0.2, show_default=True,
+              help="Part of the training split held out for validation (every pick is made on it), unless "
+                   "the split folder has X_val.npy/Y_val.npy; the same default as `approxmlp train`.")
 @click.option("--max-power-mw", type=float, default=None, help="Power budget (estimated static power, mW).")
 @click.option("--max-designs", type=int, default=20, show_default=True,
               help="Most front points to emit, verify and synthesize (spread along the front).")
@@ -326,8 +330,8 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--label", default=None, help="Label column of a CSV.")
 @click.option("-q", "--quiet", is_flag=True)
 def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: str, out: Path, population: int,
-                generations: int, multipliers: str, max_loss: float, max_power_mw: float | None, max_designs: int,
-                seed: int,
+                generations: int, multipliers: str, max_loss: float, val_fraction: float, max_power_mw: float | None,
+                max_designs: int, seed: int,
                 workers: int, scheduler: str | None, resume: bool, label: str | None, quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
@@ -336,25 +340,30 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
                           scheduler=scheduler, resume=resume, label=label, seed_model=seed_model or None,
-                          max_designs=max_designs)
+                          max_designs=max_designs, val_fraction=val_fraction)
     steps = Steps(not quiet)
     try:
         summary = run_explore(model, data, out, opts, progress=steps)
     finally:
         steps.close()
     metric = summary["metric"]
-    table = Table("budget", "design", "test acc", metric, "power mW", "area red.", "power red.",
+    table = Table("budget", "design", "val acc (picked on)", "test acc", metric, "power mW", "area red.", "power red.",
                   title=f"approxmlp explore: {summary['data']} on {target}")
     b = summary["baseline"]
-    table.add_row("exact", "exact", f"{b['test_accuracy']:.4f}", fmt(b[metric]), fmt(b["power_mw"], 3), "1.00x", "1.00x")
+    table.add_row("exact", "exact", f"{b['validation_accuracy']:.4f}", f"{b['test_accuracy']:.4f}", fmt(b[metric]),
+                  fmt(b["power_mw"], 3), "1.00x", "1.00x")
     for e in summary["budgets"]:
         if e["design"] is None:
-            table.add_row(f"{e['max_loss']:.0%}", "none", "", "", "", "", "")
+            table.add_row(f"{e['max_loss']:.0%}", "none", "", "", "", "", "", "")
             continue
         pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "-"
-        table.add_row(f"{e['max_loss']:.0%}", e["design"], f"{e['test_accuracy']:.4f}", fmt(e[metric]),
-                      fmt(e["power_mw"], 3), f"{e['area_reduction']:.2f}x", pr)
+        ar = f"{e['area_reduction']:.2f}x" if e.get("area_reduction") else "-"
+        table.add_row(f"{e['max_loss']:.0%}", e["design"], f"{e['validation_accuracy']:.4f}", f"{e['test_accuracy']:.4f}",
+                      fmt(e[metric]), fmt(e["power_mw"], 3), ar, pr)
     out_console.print(table)
+    sel = summary["selection"]
+    out_console.print(f"picked on validation accuracy ({sel['samples']['validation']} samples, {sel['validation']}); "
+                      f"test accuracy ({sel['samples']['test']} samples) reported, never used to choose")
     out_console.print(f"Pareto front: {out / 'pareto.json'}, {out / 'pareto.png'}; designs in {out / 'designs'}")
 
 

@@ -19,14 +19,17 @@ def test_unknown_data_set_is_refused(capsys):
 
 
 def test_budget_selection_takes_the_smallest_verified_design_within_the_loss():
-    def pt(i, acc, area, verified=True, exact=False):
-        return {"id": i, "exact": exact, "test_accuracy": acc, "verified": verified,
-                "printed": {"area_cm2": area, "power_mw": area * 3}}
+    """On validation accuracy; test accuracy is carried along and never decides."""
+    def pt(i, acc, area, verified=True, exact=False, test=None):
+        return {"id": i, "exact": exact, "validation_accuracy": acc, "test_accuracy": acc if test is None else test,
+                "verified": verified, "printed": {"area_cm2": area, "power_mw": area * 3}}
 
     points = [pt("exact", 0.90, 10.0, exact=True), pt("a", 0.895, 4.0), pt("b", 0.88, 2.0),
-              pt("c", 0.86, 1.0), pt("d", 0.89, 0.5, verified=False)]
+              pt("c", 0.86, 1.0), pt("d", 0.89, 0.5, verified=False),
+              pt("e", 0.70, 0.25, test=0.99)]  # would win every budget if test accuracy chose
     got = bench._budgets(points, "printed")
     assert [e["design"] for e in got["budgets"]] == ["a", "b", "c"]
+    assert got["budgets"][1]["accuracy"] == 0.88 and got["budgets"][1]["validation_accuracy"] == 0.88
     assert got["budgets"][0]["reduction"] == pytest.approx(2.5)
     assert got["budgets"][2]["power_reduction"] == pytest.approx(10.0)
 

@@ -219,6 +219,40 @@ def test_split_folder(tmp_path, onehot):
     assert np.array_equal(d.y_train, np.arange(20) % 3)
 
 
+def test_validation_split_is_carved_stratified_and_seeded():
+    d = load_dataset("wine")
+    a, b = d.validation_split(0.2, 0), d.validation_split(0.2, 0)
+    assert np.array_equal(a.X_val, b.X_val) and len(a.y_val) == round(0.2 * len(d.y_train))
+    assert len(a.y_fit) + len(a.y_val) == len(d.y_train)
+    assert not np.array_equal(a.X_val, d.validation_split(0.2, 1).X_val)
+    # stratified: every class in proportion (within one sample)
+    want = np.bincount(d.y_train) * 0.2
+    assert np.all(np.abs(np.bincount(a.y_val) - want) <= 1)
+    rows = {r.tobytes() for r in a.X_fit}
+    assert not any(r.tobytes() in rows for r in a.X_val)  # disjoint
+    assert "0.2 of the training split" in a.source
+    with pytest.raises(DataError, match="--val-fraction must be a fraction"):
+        d.validation_split(1.0, 0)
+
+
+def test_split_folder_with_its_own_validation_split(tmp_path):
+    folder = make_split(tmp_path / "S")
+    rng = np.random.default_rng(1)
+    np.save(folder / "X_val.npy", rng.random((6, 3)))
+    np.save(folder / "Y_val.npy", np.eye(2)[np.arange(6) % 2])
+    d = load_dataset(str(folder))
+    v = d.validation_split(0.2, 0)  # the fraction does not apply: the folder's split is used as is
+    assert np.array_equal(v.X_val, np.load(folder / "X_val.npy")) and np.array_equal(v.X_fit, d.X_train)
+    assert v.source == "given with the data"
+    (folder / "Y_val.npy").unlink()
+    with pytest.raises(DataError, match="has X_val.npy but not Y_val.npy"):
+        load_dataset(str(folder))
+    np.save(folder / "Y_val.npy", np.eye(2)[np.arange(6) % 2])
+    np.save(folder / "X_val.npy", rng.random((6, 4)))
+    with pytest.raises(DataError, match="X_train has 3 features but X_val has 4"):
+        load_dataset(str(folder))
+
+
 def test_split_folder_missing_file(tmp_path):
     folder = make_split(tmp_path / "S")
     (folder / "Y_test.npy").unlink()

@@ -171,3 +171,93 @@ def test_children_get_the_same_number_of_gene_changes_whatever_the_network_size(
     # (a weight at the end of its range, a truncation at 0 stepping down)
     assert 3.0 <= changes.mean() <= 6.5, changes.mean()
     assert changes.max() <= 40
+
+
+def _split_folder(folder, data, permute_test: bool = False, with_val: bool = False):
+    """``data`` as a split folder (one-hot labels, as the reference splits); optionally with
+    the test labels randomly permuted, or with a validation split of its own."""
+    folder.mkdir(parents=True)
+    onehot = lambda y: np.eye(data.n_classes)[y]  # noqa: E731
+    y_test = np.random.default_rng(5).permutation(data.y_test) if permute_test else data.y_test
+    X_train, y_train = data.X_train, data.y_train
+    if with_val:
+        n = len(y_train) // 4
+        np.save(folder / "X_val.npy", X_train[:n])
+        np.save(folder / "Y_val.npy", onehot(y_train[:n]))
+        X_train, y_train = X_train[n:], y_train[n:]
+    np.save(folder / "X_train.npy", X_train)
+    np.save(folder / "Y_train.npy", onehot(y_train))
+    np.save(folder / "X_test.npy", data.X_test)
+    np.save(folder / "Y_test.npy", onehot(y_test))
+    return folder
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+def test_picks_do_not_depend_on_the_test_labels(tmp_path):
+    """Issue 11: the same explore on a split whose test labels are randomly permuted picks the
+    very same designs (IR hashes) for every budget: the test split only ever gets reported."""
+    from approxmlp.frontend.data import load_dataset
+    from approxmlp.frontend.floatnet import train_float
+    from approxmlp.pipeline.explore import ExploreOptions, run_explore
+
+    data = load_dataset("breast_cancer")
+    real = _split_folder(tmp_path / "real", data)
+    shuffled = _split_folder(tmp_path / "shuffled", data, permute_test=True)
+    net = train_float(data.X_train, data.y_train, (3,), data.n_classes, epochs=60, seed=0)
+    model = tmp_path / "model.pt"
+    torch.save(net.state_dict(), model)
+    opts = ExploreOptions(population=16, generations=8, max_designs=5, seed=0)
+    a = run_explore(model, str(real), tmp_path / "a", opts)
+    b = run_explore(model, str(shuffled), tmp_path / "b", opts)
+
+    def picks(s):
+        ids = {p["id"]: p["ir_sha256"] for p in s["points"]}
+        return [(e["max_loss"], e["design"] and ids[e["design"]]) for e in s["budgets"]]
+
+    assert picks(a) == picks(b) and any(d for _, d in picks(a))
+    assert [p["ir_sha256"] for p in a["points"]] == [p["ir_sha256"] for p in b["points"]]
+    assert [p["validation_accuracy"] for p in a["points"]] == [p["validation_accuracy"] for p in b["points"]]
+    # ...while the test accuracies it reports did change with the labels
+    assert [p["test_accuracy"] for p in a["points"]] != [p["test_accuracy"] for p in b["points"]]
+    assert a["points"][0]["test_accuracy"] > 0.8 > b["points"][0]["test_accuracy"]
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
+    """Every point carries the three accuracies; each budget line names the validation
+    accuracy that qualified it and its test accuracy; a split folder's own X_val is used."""
+    from approxmlp.frontend.data import load_dataset
+    from approxmlp.frontend.floatnet import train_float
+    from approxmlp.pipeline.explore import ExploreOptions, run_explore
+
+    data = load_dataset("wine")
+    folder = _split_folder(tmp_path / "split", data, with_val=True)
+    net = train_float(data.X_train, data.y_train, (3,), data.n_classes, epochs=60, seed=0)
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    s = run_explore(tmp_path / "m.pt", str(folder), tmp_path / "x",
+                    ExploreOptions(population=16, generations=6, max_designs=4, max_power_mw=50.0))
+    n_val = len(data.y_train) // 4
+    assert s["selection"]["samples"] == {"train": len(data.y_train) - n_val, "validation": n_val,
+                                         "test": len(data.y_test)}
+    assert s["selection"]["validation"] == "given with the data" and s["selection"]["picked_on"] == "validation_accuracy"
+    on_disk = json.loads((tmp_path / "x" / "pareto.json").read_text())
+    for p in on_disk["points"]:
+        assert {"train_accuracy", "validation_accuracy", "test_accuracy"} <= set(p)
+        assert p["picked_on"] == (None if p["exact"] else "validation_accuracy")
+    base = on_disk["baseline"]
+    report = (tmp_path / "x" / "report.md").read_text()
+    assert "validation accuracy (picked on)" in report and "never used to choose" in report
+    for e in on_disk["budgets"]:
+        assert e["picked_on"] == "validation_accuracy"
+        if e["design"]:
+            p = next(q for q in on_disk["points"] if q["id"] == e["design"])
+            assert e["validation_accuracy"] == p["validation_accuracy"] >= base["validation_accuracy"] - e["max_loss"] - 1e-12
+            assert e["test_accuracy"] == p["test_accuracy"]
+            assert f"| {e['design']} | {e['validation_accuracy']:.4f} | {e['test_accuracy']:.4f} |" in report
+    pb = on_disk["power_budget"]
+    fits = [p for p in on_disk["points"] if p["verification"]["passed"] and p["power_mw"] <= 50.0]
+    assert pb["design"] == max(fits, key=lambda p: (p["validation_accuracy"], -p["power_mw"]))["id"]
+    for p in on_disk["points"]:
+        assert f"| {p['id']} | {p['train_accuracy']:.4f} | {p['validation_accuracy']:.4f} | {p['test_accuracy']:.4f} |" in report

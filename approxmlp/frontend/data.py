@@ -5,8 +5,8 @@ Three kinds of data set spec are understood by :func:`load_dataset`:
 * a built-in name (:data:`BUILTIN`): scikit-learn's bundled tables, so that demos and
   tests need no network and no files;
 * a CSV file with a header row (the UCI tables of the printed-ML literature);
-* a split folder with ``X_train.npy, Y_train.npy, X_test.npy, Y_test.npy``, to reproduce
-  a paper's exact train/test split.
+* a split folder with ``X_train.npy, Y_train.npy, X_test.npy, Y_test.npy`` (and, optionally,
+  ``X_val.npy, Y_val.npy``), to reproduce a paper's exact train/test split.
 
 Whatever the source, a :class:`Dataset` holds *raw* float features and class indices
 ``0..C-1``. Turning features into hardware integers is the job of :class:`InputQuantizer`,
@@ -36,6 +36,8 @@ from ..core.ir import MAX_DATA_BITS
 BUILTIN = frozenset({"iris", "wine", "breast_cancer", "digits"})
 #: Files a split folder must hold.
 SPLIT_FILES = ("X_train.npy", "Y_train.npy", "X_test.npy", "Y_test.npy")
+#: Files a split folder may add: a validation split of its own, used as is.
+VAL_FILES = ("X_val.npy", "Y_val.npy")
 #: Separators the CSV sniffer chooses among.
 CSV_SEPARATORS = ";,\t"
 #: Version tag of :meth:`InputQuantizer.to_json` documents.
@@ -73,7 +75,8 @@ def _first_nonfinite(X: np.ndarray) -> tuple[int, int] | None:
 # ----------------------------------------------------------------------------- Dataset
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A classification data set, already split into train and test.
+    """A classification data set, already split into train and test (and, when its source
+    says so, validation: see :meth:`validation_split`).
 
     Features are raw floats (quantization happens later, in :class:`InputQuantizer`, with
     the ranges of the training part only); labels are class indices ``0..C-1``, and
@@ -88,11 +91,16 @@ class Dataset:
     y_test: np.ndarray
     classes: tuple[str, ...]
     feature_names: tuple[str, ...]
+    #: A validation split given with the data (a split folder's ``X_val.npy``), or None.
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         object.__setattr__(self, "feature_names", tuple(str(f) for f in self.feature_names))
-        for part in ("train", "test"):
+        if (self.X_val is None) != (self.y_val is None):
+            raise DataError(f"{self.name}: give both X_val and y_val, or neither")
+        for part in ("train", "test") + (("val",) if self.X_val is not None else ()):
             X = np.asarray(getattr(self, f"X_{part}"), dtype=np.float64)
             y = np.asarray(getattr(self, f"y_{part}"))
             if X.ndim != 2 or X.shape[1] != len(self.feature_names):
@@ -119,9 +127,51 @@ class Dataset:
     def n_features(self) -> int:
         return len(self.feature_names)
 
+    def validation_split(self, fraction: float, seed: int) -> "ValidationSplit":
+        """The part of the training data models are fitted on, and the validation part on
+        which designs are chosen. The data set's own validation split when it has one (used
+        as is, ``fraction`` ignored); otherwise a stratified, seeded ``fraction`` of the
+        training split (the same one for QAT's early stopping and for explore's picks, at
+        the same fraction and seed). The test split is never part of either."""
+        if self.X_val is not None:
+            return ValidationSplit(self.X_train, self.y_train, self.X_val, self.y_val, "given with the data")
+        fit, val = split_indices(self.y_train, fraction, seed)
+        return ValidationSplit(self.X_train[fit], self.y_train[fit], self.X_train[val], self.y_train[val],
+                               f"{fraction:g} of the training split, stratified, seed {seed}")
+
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationSplit:
+    """Training data cut in two: ``fit`` (what training and the search's fitness see) and
+    ``val`` (what every choice among trained models and found designs is made on)."""
+
+    X_fit: np.ndarray
+    y_fit: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    source: str
+
+
+def split_indices(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices ``(fit, val)`` of a seeded validation split of labels ``y``, stratified
+    when every class has two samples or more."""
+    from sklearn.model_selection import train_test_split
+
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise DataError(f"--val-fraction must be a fraction between 0 and 1 (exclusive), not {fraction!r}")
+    n_val = int(round(fraction * len(y)))
+    if n_val < 1 or len(y) - n_val < 1:
+        raise DataError(f"{len(y)} training samples are too few to hold out a validation split of "
+                        f"{fraction:g}; add samples or change --val-fraction")
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    ok = present.min() >= 2 and n_val >= len(present) and len(y) - n_val >= len(present)
+    tr, va = train_test_split(np.arange(len(y)), test_size=n_val, random_state=seed, stratify=y if ok else None)
+    return np.sort(tr), np.sort(va)
 
 
 def load_dataset(spec: str, *, label: str | None = None, test_size: float = 0.3, seed: int = 0) -> Dataset:
@@ -343,9 +393,14 @@ def _load_split_folder(folder: Path) -> Dataset:
     missing = [f for f in SPLIT_FILES if not (folder / f).is_file()]
     if missing:
         raise DataError(f"split folder {folder} lacks {', '.join(missing)}; it needs {', '.join(SPLIT_FILES)}")
+    has_val = [(folder / f).is_file() for f in VAL_FILES]
+    if any(has_val) and not all(has_val):
+        present, absent = (VAL_FILES if has_val[0] else VAL_FILES[::-1])
+        raise DataError(f"split folder {folder} has {present} but not {absent}; add it, or remove {present} "
+                        "to have a validation split carved from the training data")
     parts = {}
     n_classes = []
-    for part in ("train", "test"):
+    for part in ("train", "test") + (("val",) if all(has_val) else ()):
         xp, yp = folder / f"X_{part}.npy", folder / f"Y_{part}.npy"
         X = _load_npy(xp)
         if X.ndim != 2:
@@ -362,16 +417,18 @@ def _load_split_folder(folder: Path) -> Dataset:
             raise DataError(f"{xp} has no rows; the data set is empty")
         parts[part] = (X.astype(np.float64), y)
         n_classes.append(c)
-    if parts["train"][0].shape[1] != parts["test"][0].shape[1]:
-        raise DataError(f"{folder}: X_train has {parts['train'][0].shape[1]} features but X_test has "
-                        f"{parts['test'][0].shape[1]}; both must have the same columns")
+    for part in parts:
+        if parts[part][0].shape[1] != parts["train"][0].shape[1]:
+            raise DataError(f"{folder}: X_train has {parts['train'][0].shape[1]} features but X_{part} has "
+                            f"{parts[part][0].shape[1]}; all parts must have the same columns")
     C = max(n_classes)
     if len(np.unique(parts["train"][1])) < 2:
         raise DataError(f"{folder}: Y_train holds a single class; a classifier needs at least two")
     return Dataset(name=folder.name, X_train=parts["train"][0], y_train=parts["train"][1],
                    X_test=parts["test"][0], y_test=parts["test"][1],
                    classes=tuple(str(c) for c in range(C)),
-                   feature_names=tuple(f"x{i}" for i in range(parts["train"][0].shape[1])))
+                   feature_names=tuple(f"x{i}" for i in range(parts["train"][0].shape[1])),
+                   X_val=parts["val"][0] if "val" in parts else None, y_val=parts["val"][1] if "val" in parts else None)
 
 
 # ----------------------------------------------------------------------------- quantizer

@@ -413,22 +413,6 @@ def auto_batch_size(n: int) -> int:
     return int(min(256, max(32, 2 ** round(math.log2(max(1, n) / 24)))))
 
 
-def split_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, val)`` of a seeded validation split, stratified when every class
-    has two samples or more."""
-    from sklearn.model_selection import train_test_split
-
-    n_val = int(round(fraction * len(y)))
-    if n_val < 1 or len(y) - n_val < 1:
-        raise DataError(f"{len(y)} training samples are too few to hold out a validation split of "
-                        f"{fraction:g}; add samples or change --val-fraction")
-    counts = np.bincount(y)
-    present = counts[counts > 0]
-    ok = present.min() >= 2 and n_val >= len(present) and len(y) - n_val >= len(present)
-    tr, va = train_test_split(np.arange(len(y)), test_size=n_val, random_state=seed, stratify=y if ok else None)
-    return np.sort(tr), np.sort(va)
-
-
 def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | None:
     if mode == "none":
         return None
@@ -613,12 +597,12 @@ def _train(data: Dataset, cfg: TrainConfig, name: str, progress: Progress) -> Tr
     if len(np.unique(data.y_train)) < 2:
         raise DataError(f"{data.name}: the training split holds a single class; a classifier needs at least two")
     quantizer = choose_quantizer(data, cfg.input_bits, cfg.input_range)
-    codes_train, codes_test = quantizer(data.X_train), quantizer(data.X_test)
-    tr, va = split_validation(data.y_train, cfg.val_fraction, cfg.seed)
+    split = data.validation_split(cfg.val_fraction, cfg.seed)  # the one explore picks designs on
+    codes_fit, codes_val, codes_test = quantizer(split.X_fit), quantizer(split.X_val), quantizer(data.X_test)
     if cfg.batch_size is None:
-        cfg = replace(cfg, batch_size=auto_batch_size(len(tr)))
-    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(data.y_train[tr], data.n_classes, cfg.class_weight))
-    y_all = torch.tensor(data.y_train, dtype=torch.long)
+        cfg = replace(cfg, batch_size=auto_batch_size(len(codes_fit)))
+    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(split.y_fit, data.n_classes, cfg.class_weight))
+    y_fit, y_val = torch.tensor(split.y_fit, dtype=torch.long), torch.tensor(split.y_val, dtype=torch.long)
     y_test = torch.tensor(data.y_test, dtype=torch.long)
 
     runs = []
@@ -628,8 +612,7 @@ def _train(data: Dataset, cfg: TrainConfig, name: str, progress: Progress) -> Tr
         gen = torch.Generator().manual_seed(seed)
         net = QATNet(data.n_features, cfg.hidden, data.n_classes, input_bits=cfg.input_bits,
                      weight_bits=cfg.weight_bits, bias_bits=cfg.bias_bits, act_bits=cfg.act_bits, weights=cfg.weights)
-        x_all = net.codes_to_input(codes_train)
-        d = _Split(x_all[tr], y_all[tr], x_all[va], y_all[va])
+        d = _Split(net.codes_to_input(codes_fit), y_fit, net.codes_to_input(codes_val), y_val)
         tag = f"{r + 1}/{cfg.restarts}"
         fbest: dict = {}
         if cfg.float_epochs:
@@ -653,7 +636,7 @@ def _train(data: Dataset, cfg: TrainConfig, name: str, progress: Progress) -> Tr
     ir, info = export_ir(net, name=name, meta=meta)
     ir = ir.with_meta(scale_log2=json.dumps([rec["output_scale_log2"] for rec in info]))
 
-    codes_all = np.concatenate([codes_train, codes_test])
+    codes_all = np.concatenate([codes_fit, codes_val, codes_test])
     mism = check_exact(net, ir, codes_all)
     if mism:
         raise TrainError(f"internal error: the Brevitas model and the exported IR disagree on {mism} of "
@@ -670,12 +653,13 @@ def _train(data: Dataset, cfg: TrainConfig, name: str, progress: Progress) -> Tr
         "data": data.name, "topology": ir.topology_str, "weights": cfg.weights, "seed": best["seed"],
         "restarts": cfg.restarts,
         "float_accuracy": {"val": best["float"].get("val_acc"), "test": best["float_test"]},
-        "accuracy": {"train": acc(codes_train[tr], data.y_train[tr]), "val": acc(codes_train[va], data.y_train[va]),
+        "accuracy": {"train": acc(codes_fit, split.y_fit), "val": acc(codes_val, split.y_val),
                      "test": acc(codes_test, data.y_test)},
+        "validation": split.source,
         "epochs": {"float": best["float"].get("epochs_run", 0), "float_best": best["float"].get("epoch", 0),
                    "qat": best["qat"]["epochs_run"], "qat_best": best["qat"]["epoch"]},
         "brevitas_equals_golden": {"samples": int(len(codes_all)), "mismatches": 0},
-        "ranges": layer_ranges(ir, codes_train, info),
+        "ranges": layer_ranges(ir, np.concatenate([codes_fit, codes_val]), info),
         "config": asdict(cfg) | {"hidden": list(cfg.hidden), "pow2_stages": list(cfg.pow2_stages)},
         "train_seconds": round(time.perf_counter() - t0, 2),
         "ir_sha256": ir.digest,

@@ -1,12 +1,23 @@
 """The `explore` flow: genetic approximation search, then every front point made real.
 
-1. load the model (a QAT integer model as is, a float model through PTQ) and the data;
-2. run the NSGA-II search (:mod:`approxmlp.search.nsga2`) on the training data with the
-   calibrated cost model, checkpointing into the output folder;
-3. emit every Pareto point *and* the exact baseline, verify them all in one Verilator
+1. load the model (a QAT integer model as is, a float model through PTQ) and the data, and
+   cut the training data in two: a *fit* part and a *validation* part (the data set's own
+   ``X_val.npy`` pair, or a stratified, seeded ``--val-fraction`` of the training split,
+   the same one ``approxmlp train`` early-stops on);
+2. run the NSGA-II search (:mod:`approxmlp.search.nsga2`) with fitness on the fit part only
+   and the calibrated cost model, checkpointing into the output folder;
+3. score the searches' fronts on the validation part: the front that is made real, its
+   thinning to ``--max-designs``, every per-budget pick and the power-budget pick use
+   validation accuracy, and a loss budget is measured against the exact baseline's
+   validation accuracy;
+4. emit every chosen point *and* the exact baseline, verify them all in one Verilator
    build on every test vector, synthesize each for the target;
-4. write ``pareto.json``, ``pareto.png`` and ``report.md`` naming, per accuracy-loss budget,
-   the smallest verified design and its reduction against the exact baseline.
+5. write ``pareto.json``, ``pareto.png`` and ``report.md``: per point the fit ("train"),
+   validation and test accuracy, per budget the smallest verified design that the
+   validation accuracy qualifies, with its test accuracy beside it.
+
+The test split is scored once per realized design and reported, never used to choose:
+a figure picked on the data it is reported on would be optimistic.
 
 Each design gets its own folder ``designs/<id>/`` laid out like `compile`'s output, so
 ``approxmlp verify`` and ``approxmlp inspect`` work on it.
@@ -19,17 +30,17 @@ import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from ..pipeline.compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
 from ..backend.verilog import class_width, emit_verilog
-from ..errors import ApproxMLPError
 from ..core.golden import evaluate
 from ..core.ir import MLP
+from ..errors import ApproxMLPError
+from .compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
 
 BUDGETS = (0.01, 0.02, 0.05)
 
@@ -56,6 +67,9 @@ class ExploreOptions:
     seed_model: Path | tuple[Path, ...] | None = None
     #: Most front points made real (emitted, verified, synthesized): spread along the front.
     max_designs: int = 20
+    #: Part of the training split held out for validation, when the data set has no
+    #: validation split of its own (every pick is made on it).
+    val_fraction: float = 0.2
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -109,10 +123,12 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
                              "run `python -m flows.bench.calibrate_cost` to make one")
     progress(f"loading data {data_spec}")
     data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
+    split = data.validation_split(opts.val_fraction, opts.seed)
     ir, quantizer, float_acc, copts = load_model_ir(Path(model_path), data, copts, progress)
-    Xtr, Xte = quantizer(data.X_train), quantizer(data.X_test)
+    parts = Parts(fit=(quantizer(split.X_fit), split.y_fit), val=(quantizer(split.X_val), split.y_val),
+                  test=(quantizer(data.X_test), data.y_test), validation=split.source)
     seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)
-    reference = float(np.mean(evaluate(ir, Xtr).classes == data.y_train))
+    reference = parts.accuracy(ir, "fit")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = SearchConfig(population=opts.population, generations=opts.generations, multipliers=opts.multipliers,
@@ -122,30 +138,64 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     t0 = time.perf_counter()
     results = []
     try:
-        evaluator = make_evaluator(Xtr, data.y_train, cost, mapper)
+        evaluator = make_evaluator(*parts.fit, cost, mapper)
         for k, (label, seed_ir) in enumerate(seeds):
             progress(f"searching from {label}: NSGA-II, {cfg.population} x {cfg.generations} generations, "
                      f"{cfg.multipliers} multipliers")
             # one search per seed model (their IRs differ in activation widths and scales,
             # so they cannot share a population); each checkpoints on its own
             ckpt = out / ("checkpoint.npz" if k == 0 else f"checkpoint-{k}.npz")
-            results.append(run_search(seed_ir, Xtr, data.y_train, cost, cfg, evaluate=evaluator,
+            results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
                                       checkpoint=ckpt, resume=opts.resume, reference_accuracy=reference))
     finally:
         close()
     t_search = time.perf_counter() - t0
-    front = combine([r.front for r in results], opts.max_designs)
+    val_reference = parts.accuracy(ir, "val")
+    front = combine([_on_validation(r.front, parts, val_reference, cfg) for r in results], opts.max_designs)
     candidates = [("exact", ir)] + [(f"p{k:02d}", front.design(k, name=f"{ir.name}_p{k:02d}"))
                                     for k in range(front.size)]
     for k, (label, seed_ir) in enumerate(seeds):
         if seed_ir is not ir:  # the seed models as trained, for comparison
             candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
-    designs = _realize(candidates, data, quantizer, Xtr, Xte, out, copts, progress)
-    summary = _summarize(designs, float_acc, results, front, opts, t_search, data, [lbl for lbl, _ in seeds])
+    designs = _realize(candidates, data, quantizer, parts, out, copts, progress)
+    summary = _summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds])
     (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
     _plot(summary, out / "pareto.png")
     (out / "report.md").write_text(_markdown(summary))
     return summary
+
+
+@dataclass(frozen=True, eq=False)
+class Parts:
+    """The three disjoint parts of the data as hardware integers and labels: ``fit`` (the
+    search's fitness), ``val`` (every choice) and ``test`` (reported only)."""
+
+    fit: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    validation: str  # where the validation part comes from, for the report
+
+    def accuracy(self, mlp: MLP, part: str) -> float:
+        X, y = getattr(self, part)
+        return float(np.mean(evaluate(mlp, X).classes == y))
+
+
+def _on_validation(front, parts: Parts, reference: float, cfg):
+    """A search's front re-scored on the validation part: accuracy replaced by validation
+    accuracy, feasibility by the loss budget against the exact baseline's validation
+    accuracy (and the power budget, on the estimate as in the search), then its own
+    non-dominated points again."""
+    from ..search.evaluate import evaluate_population
+    from ..search.front import pareto_front
+
+    if front.pop.size == 0:
+        return front
+    X, y = parts.val
+    acc = (evaluate_population(front.pop, X) == y[None, :]).mean(axis=1)
+    ok = acc >= reference - cfg.max_loss - 1e-12
+    if cfg.max_power_mw is not None:
+        ok &= front.power <= cfg.max_power_mw
+    return pareto_front(replace(front, acc=acc, feasible=ok))
 
 
 def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> list[tuple[str, MLP]]:
@@ -167,14 +217,15 @@ def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOpti
     return seeds
 
 
-def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: Path, opts: CompileOptions,
+def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, out: Path, opts: CompileOptions,
              progress) -> list[dict]:
     """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/."""
-    from ..pipeline.compiler import run_synthesis
+    from .compiler import run_synthesis
     from ..backend.simulate import SimDesign, lint, simulate
 
     rows = []
     sims = []
+    Xte = parts.test[0]
     for ident, mlp in candidates:
         folder = out / "designs" / ident
         (folder / "rtl").mkdir(parents=True, exist_ok=True)
@@ -185,8 +236,9 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: 
         golden = evaluate(mlp, Xte).classes
         write_vectors(folder / "vectors", Xte, golden, data.y_test)
         rows.append({"id": ident, "ir": mlp, "rtl": rtl, "golden": golden,
-                     "test_accuracy": float(np.mean(golden == data.y_test)),
-                     "train_accuracy": float(np.mean(evaluate(mlp, Xtr).classes == data.y_train)),
+                     "train_accuracy": parts.accuracy(mlp, "fit"),
+                     "validation_accuracy": parts.accuracy(mlp, "val"),
+                     "test_accuracy": float(np.mean(golden == data.y_test)),  # reported, never chosen on
                      "lint_warnings": len(lint(rtl, "top"))})
         sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=Xte,
                               expected=golden, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
@@ -209,7 +261,7 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, Xtr, Xte, out: 
         row["synthesis"] = syn
         report = {"id": row["id"], "target": opts.target, "ir_sha256": row["ir"].digest,
                   "accuracy": {"golden": row["test_accuracy"], "rtl": row["rtl_accuracy"],
-                               "golden_train": row["train_accuracy"]},
+                               "golden_train": row["train_accuracy"], "golden_validation": row["validation_accuracy"]},
                   "verification": row["verification"], **syn}
         (out / "designs" / row["id"] / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     return rows
@@ -222,60 +274,95 @@ def _metric(row: dict) -> tuple[str, float | None]:
     return "luts", syn.get("luts")
 
 
+#: The accuracy every choice is made on. Test accuracy is reported beside it, never used.
+PICKED_ON = "validation_accuracy"
+
+
 def smallest_within(points: list[dict], min_accuracy: float, cost, verified) -> dict | None:
-    """The cheapest verified point whose test accuracy is at least ``min_accuracy`` (ties:
-    the more accurate), or None: the pick behind every per-budget line, here and in the bench."""
-    ok = [p for p in points if verified(p) and cost(p) is not None and p["test_accuracy"] >= min_accuracy - 1e-12]
-    return min(ok, key=lambda p: (cost(p), -p["test_accuracy"]), default=None)
+    """The cheapest verified point whose *validation* accuracy is at least ``min_accuracy``
+    (ties: the more accurate on validation), or None: the pick behind every per-budget
+    line, here and in the bench."""
+    ok = [p for p in points if verified(p) and cost(p) is not None and p[PICKED_ON] >= min_accuracy - 1e-12]
+    return min(ok, key=lambda p: (cost(p), -p[PICKED_ON]), default=None)
+
+
+def most_accurate_within_power(points: list[dict], max_power_mw: float, verified) -> dict | None:
+    """The verified point of highest *validation* accuracy whose synthesized power fits
+    ``max_power_mw`` (ties: the lower power), or None: the power-budget pick."""
+    ok = [p for p in points if verified(p) and p.get("power_mw") is not None and p["power_mw"] <= max_power_mw]
+    return max(ok, key=lambda p: (p[PICKED_ON], -p["power_mw"]), default=None)
 
 
 def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions, t_search: float, data,
-               seed_labels: list[str]) -> dict:
+               parts: Parts, seed_labels: list[str]) -> dict:
     """``results``: one search result per seed model; ``front``: the points made real (the
-    searches' fronts combined and thinned to --max-designs), in the order of ``rows[1:]``."""
+    searches' fronts re-scored on validation, combined and thinned to --max-designs), in
+    the order of ``rows[1:]``."""
     base = rows[0]
     points = []
     for row in rows:
         syn = row["synthesis"]
-        points.append({"id": row["id"], "test_accuracy": row["test_accuracy"], "train_accuracy": row["train_accuracy"],
+        points.append({"id": row["id"], "train_accuracy": row["train_accuracy"],
+                       "validation_accuracy": row["validation_accuracy"], "test_accuracy": row["test_accuracy"],
                        "rtl_accuracy": row["rtl_accuracy"], "estimated_area_um2": None,
                        "area_cm2": syn.get("area_cm2"), "power_mw": syn.get("power_mw"),
                        "luts": syn.get("luts"), "cells": syn.get("cell_count"),
                        "rtl": str(Path("designs") / row["id"] / "rtl" / "top.v"),
                        "verification": row["verification"], "ir_sha256": row["ir"].digest,
-                       "exact": row["id"] == "exact"})
+                       "exact": row["id"] == "exact",
+                       "picked_on": None if row["id"] == "exact" or row["id"].startswith("seed") else PICKED_ON})
     for k in range(front.size):
         points[k + 1]["estimated_area_um2"] = float(front.area[k])
         points[k + 1]["estimated_power_mw"] = float(front.power[k])
     metric, base_cost = _metric(base)
+    base = points[0]
+    verified = lambda p: p["verification"]["passed"]  # noqa: E731
     budgets = []
     for b in BUDGETS:
-        best = smallest_within(points, base["test_accuracy"] - b, lambda p: p[metric],
-                               lambda p: p["verification"]["passed"])
-        entry = {"max_loss": b, "design": best["id"] if best else None}
+        best = smallest_within(points, base[PICKED_ON] - b, lambda p: p[metric], verified)
+        entry = {"max_loss": b, "design": best["id"] if best else None, "picked_on": PICKED_ON}
         if best:
-            entry.update({"test_accuracy": best["test_accuracy"], metric: best[metric], "power_mw": best["power_mw"],
-                          "area_reduction": (base_cost / best[metric]) if best[metric] else None,
-                          "power_reduction": (base["synthesis"]["power_mw"] / best["power_mw"])
-                          if best.get("power_mw") else None})
+            entry.update(_pick_figures(best, base, metric, base_cost))
         budgets.append(entry)
-    return {"approxmlp_version": __version__, "target": opts.target, "data": data.name,
-            "metric": metric, "baseline": points[0], "float_accuracy": float_acc,
-            "search": {"population": opts.population, "generations": opts.generations,
-                       "multipliers": opts.multipliers, "max_loss": opts.max_loss,
-                       "max_power_mw": opts.max_power_mw, "seed": opts.seed,
-                       "evaluations": sum(r.evaluations for r in results),
-                       "seed_model": str(opts.seed_models[0]) if opts.seed_models else None,
-                       "seed_models": [str(p) for p in opts.seed_models],
-                       "reference_train_accuracy": results[0].seed_accuracy, "seconds": round(t_search, 2),
-                       "front_designs": front.non_dominated, "realized_designs": front.size,
-                       "searches": [{"seed": label, "evaluations": r.evaluations, "front_designs": r.front.pop.size}
-                                    for label, r in zip(seed_labels, results)],
-                       "history": results[0].history},
-            "points": points, "budgets": budgets}
+    summary = {"approxmlp_version": __version__, "target": opts.target, "data": data.name,
+               "metric": metric, "baseline": points[0], "float_accuracy": float_acc,
+               "selection": {"picked_on": PICKED_ON, "validation": parts.validation,
+                             "samples": {"train": len(parts.fit[1]), "validation": len(parts.val[1]),
+                                         "test": len(parts.test[1])},
+                             "test": "scored once per realized design and reported; never used to choose",
+                             "loss_budgets": "points of validation accuracy below the exact baseline's"},
+               "search": {"population": opts.population, "generations": opts.generations,
+                          "multipliers": opts.multipliers, "max_loss": opts.max_loss,
+                          "max_power_mw": opts.max_power_mw, "seed": opts.seed,
+                          "evaluations": sum(r.evaluations for r in results),
+                          "seed_model": str(opts.seed_models[0]) if opts.seed_models else None,
+                          "seed_models": [str(p) for p in opts.seed_models],
+                          "reference_train_accuracy": results[0].seed_accuracy, "seconds": round(t_search, 2),
+                          "front_designs": front.non_dominated, "realized_designs": front.size,
+                          "searches": [{"seed": label, "evaluations": r.evaluations, "front_designs": r.front.pop.size}
+                                       for label, r in zip(seed_labels, results)],
+                          "history": results[0].history},
+               "points": points, "budgets": budgets}
+    if opts.max_power_mw is not None:
+        best = most_accurate_within_power(points, opts.max_power_mw, verified)
+        summary["power_budget"] = {"max_power_mw": opts.max_power_mw, "design": best["id"] if best else None,
+                                   "picked_on": PICKED_ON,
+                                   **(_pick_figures(best, base, metric, base_cost) if best else {})}
+    return summary
+
+
+def _pick_figures(p: dict, base: dict, metric: str, base_cost) -> dict:
+    """What a pick line reports: the accuracies (validation qualified it; test is beside
+    it), cost, power and the reductions against the exact baseline."""
+    return {"validation_accuracy": p["validation_accuracy"], "test_accuracy": p["test_accuracy"],
+            metric: p[metric], "power_mw": p["power_mw"],
+            "area_reduction": (base_cost / p[metric]) if p[metric] else None,
+            "power_reduction": (base["power_mw"] / p["power_mw"]) if p.get("power_mw") else None}
 
 
 def _plot(summary: dict, path: Path) -> None:
+    """Accuracy against cost: validation accuracy (what every pick is made on) filled,
+    the same designs' test accuracy hollow, joined by a line; the exact baseline a star."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,17 +372,24 @@ def _plot(summary: dict, path: Path) -> None:
     pts = [p for p in summary["points"] if p[metric] is not None]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     approx = [p for p in pts if not p["exact"]]
-    # Points are non-dominated on *training* accuracy and estimated area; on test accuracy
-    # and synthesized area they need not line up, so they are drawn unconnected.
-    ax.plot([p[metric] for p in approx], [p["test_accuracy"] for p in approx], "o", label="approximate (verified)")
+    xs = [p[metric] for p in approx]
+    for x, p in zip(xs, approx):
+        ax.plot([x, x], [p["validation_accuracy"], p["test_accuracy"]], "-", color="0.75", lw=0.8, zorder=1)
+    # Points are non-dominated on validation accuracy and *estimated* area; against the
+    # synthesized area they need not line up, so they are drawn unconnected.
+    ax.plot(xs, [p["validation_accuracy"] for p in approx], "o", color="C0", zorder=2,
+            label="validation accuracy (picked on)")
+    ax.plot(xs, [p["test_accuracy"] for p in approx], "o", mfc="none", color="C1", zorder=2,
+            label="test accuracy (reported)")
     b = summary["baseline"]
-    ax.plot([b[metric]], [b["test_accuracy"]], "r*", markersize=14, label="exact baseline")
+    ax.plot([b[metric]], [b["validation_accuracy"]], "r*", markersize=14, label="exact baseline (validation)")
+    ax.plot([b[metric]], [b["test_accuracy"]], "r*", mfc="none", markersize=14, label="exact baseline (test)")
     ax.set_xscale("log")
     ax.set_xlabel("area (cm²)" if metric == "area_cm2" else "LUTs")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"{summary['data']} on {summary['target']}")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{summary['data']} on {summary['target']}: designs picked on validation")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -314,22 +408,45 @@ def _markdown(s: dict) -> str:
     metric = s["metric"]
     unit = "cm²" if metric == "area_cm2" else "LUTs"
     b = s["baseline"]
+    sel = s["selection"]
+    n = sel["samples"]
     lines = [f"# approxmlp explore: {s['data']} on {s['target']}", "",
-             f"Exact baseline: accuracy {b['test_accuracy']:.4f}, {fmt(b[metric])} {unit}, "
-             f"power {fmt(b['power_mw'], 3)} mW.", "",
-             "| loss budget | design | test accuracy | " + unit + " | power (mW) | area reduction | power reduction |",
-             "|---|---|---|---|---|---|---|"]
+             f"Exact baseline: validation accuracy {b['validation_accuracy']:.4f}, test accuracy "
+             f"{b['test_accuracy']:.4f}, {fmt(b[metric])} {unit}, power {fmt(b['power_mw'], 3)} mW.", "",
+             f"Every design below is picked on **validation accuracy** ({n['validation']} samples: "
+             f"{sel['validation']}); the search's fitness used the other {n['train']} training samples; "
+             f"**test accuracy** ({n['test']} samples) is scored once per design and reported, never used "
+             "to choose. A loss budget is in points of validation accuracy below the exact baseline's.", "",
+             "| loss budget | design | validation accuracy (picked on) | test accuracy | " + unit
+             + " | power (mW) | area reduction | power reduction |",
+             "|---|---|---|---|---|---|---|---|"]
     for e in s["budgets"]:
         if e["design"] is None:
-            lines.append(f"| {e['max_loss']:.0%} | none | | | | | |")
+            lines.append(f"| {e['max_loss']:.0%} | none | | | | | | |")
             continue
-        pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "—"
-        lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {e['test_accuracy']:.4f} | {fmt(e[metric])} | "
-                     f"{fmt(e['power_mw'], 3)} | {e['area_reduction']:.2f}x | {pr} |")
-    lines += ["", "## Front", "", "| id | test acc | train acc | " + unit + " | power (mW) | verified |", "|---|---|---|---|---|---|"]
+        lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {_pick_cells(e, metric)} |")
+    pb = s.get("power_budget")
+    if pb:
+        lines += ["", f"Power budget {pb['max_power_mw']:g} mW (synthesized power): " + (
+            f"{pb['design']}, the most accurate verified design on validation that fits: validation accuracy "
+            f"{pb['validation_accuracy']:.4f}, test accuracy {pb['test_accuracy']:.4f}, {fmt(pb[metric])} {unit}, "
+            f"{fmt(pb['power_mw'], 3)} mW." if pb["design"] else "no verified design fits.")]
+    lines += ["", "## Front", "",
+              "| id | train acc | validation acc | test acc | " + unit + " | power (mW) | verified |",
+              "|---|---|---|---|---|---|---|"]
     for p in s["points"]:
         v = p["verification"]
-        lines.append(f"| {p['id']} | {p['test_accuracy']:.4f} | {p['train_accuracy']:.4f} | {fmt(p[metric])} | "
-                     f"{fmt(p['power_mw'], 3)} | {v['vectors'] - v['mismatches']}/{v['vectors']} |")
-    lines += ["", "![Pareto front](pareto.png)", ""]
+        lines.append(f"| {p['id']} | {p['train_accuracy']:.4f} | {p['validation_accuracy']:.4f} | "
+                     f"{p['test_accuracy']:.4f} | {fmt(p[metric])} | {fmt(p['power_mw'], 3)} | "
+                     f"{v['vectors'] - v['mismatches']}/{v['vectors']} |")
+    lines += ["", "*train*: the part of the training split the search fitted; *validation*: the part every "
+              "choice was made on; *test*: the held-out split, reported only.", "",
+              "![Pareto front](pareto.png)", ""]
     return "\n".join(lines)
+
+
+def _pick_cells(e: dict, metric: str) -> str:
+    pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "—"
+    ar = f"{e['area_reduction']:.2f}x" if e.get("area_reduction") else "—"
+    return (f"{e['validation_accuracy']:.4f} | {e['test_accuracy']:.4f} | {fmt(e[metric])} | "
+            f"{fmt(e['power_mw'], 3)} | {ar} | {pr}")
