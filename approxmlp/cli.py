@@ -16,13 +16,46 @@ from rich.table import Table
 
 from . import __version__
 from .errors import ApproxMLPError, VerificationError
+from .progress import Task
 
 console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 
 
+def _bars_wanted() -> bool:
+    """Live bars only for a person at a terminal: not in CI logs, pipes or files."""
+    return console.is_terminal and out_console.is_terminal
+
+
+class _Bar(Task):
+    """A rich progress bar on stderr, gone when closed (the step's ✓ line stays)."""
+
+    def __init__(self, description: str, total: int, fields: dict):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=True)
+        self.bar.start()
+        self.id = self.bar.add_task(description, total=total, info=self._info(fields))
+
+    @staticmethod
+    def _info(fields: dict) -> str:
+        return "  ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items())
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self.bar is not None:
+            self.bar.update(self.id, advance=n, **({"info": self._info(fields)} if fields else {}))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
 class Steps:
-    """Progress for long steps: a spinner on a terminal, one line per finished step."""
+    """Progress for long steps (see :mod:`approxmlp.progress`): on a terminal a spinner per
+    step and a bar per counted task; elsewhere one line per finished step; nothing when
+    disabled (``--quiet``)."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
@@ -30,12 +63,20 @@ class Steps:
         self.current: str | None = None
         self.t0 = 0.0
 
+    def task(self, description: str, total: int, **fields) -> Task:
+        if not (self.enabled and _bars_wanted()):
+            return Task()
+        if self.status is not None:  # the bar replaces the step's spinner
+            self.status.stop()
+            self.status = None
+        return _Bar(description, total, fields)
+
     def __call__(self, message: str) -> None:
         if not self.enabled:
             return
         self._finish()
         self.current, self.t0 = message, time.perf_counter()
-        if console.is_terminal:
+        if _bars_wanted():
             self.status = console.status(message)
             self.status.start()
 
@@ -204,7 +245,7 @@ class TrainProgress:
         if phase != self.phase:
             self._end_phase()
             self.phase, self.t0 = phase, time.perf_counter()
-            if console.is_terminal:
+            if _bars_wanted():
                 if self.bar is None:
                     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -372,16 +413,54 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
 @OPT_TARGET
 @click.option("-q", "--quiet", is_flag=True)
 def demo_cmd(out: Path, target: str, quiet: bool) -> None:
-    """Train a small float MLP on a bundled scikit-learn data set, then compile, verify and
-    synthesize it (offline, about a minute)."""
+    """The whole flow on bundled data, offline, in about a minute and a half: QAT, a genetic
+    approximation search, and the smallest verified design within 1% validation loss of
+    the exact one, side by side with it."""
     from .pipeline.demo import run_demo
 
     steps = Steps(not quiet)
+    bar = TrainProgress(not quiet)
     try:
-        report = run_demo(out, target=target, progress=steps)
+        summary = run_demo(out, target=target, progress=steps, train_progress=bar)
     finally:
+        bar.close()
         steps.close()
-    print_summary(report, out / "design")
+    print_demo(summary)
+
+
+def print_demo(summary: dict) -> None:
+    """Exact against the chosen approximate design, and the files to open."""
+    from .pipeline.explore import fmt
+
+    d = summary["demo"]
+    ex, ch = d["exact"], d["chosen"]
+    metric = summary["metric"]
+    unit = "cm²" if metric == "area_cm2" else "LUTs"
+    title = f"approxmlp demo: {summary['data']} {d['topology']} on {summary['target']}"
+    if ch is None:
+        out_console.print(f"{title}: no verified design within {d['budget']:.0%} validation loss; see {d['report']}")
+        return
+    table = Table("", "exact", f"approximate ({ch['id']})", "reduction", title=title)
+
+    def ratio(a, b):
+        return f"{a / b:.1f}x" if a is not None and b else "—"
+
+    def vectors(p):
+        v = p["verification"]
+        return f"{v['vectors'] - v['mismatches']}/{v['vectors']}" + ("" if v["passed"] else " FAILED")
+
+    table.add_row("validation accuracy (picked on)", f"{ex['validation_accuracy']:.4f}", f"{ch['validation_accuracy']:.4f}", "")
+    table.add_row("test accuracy (reported)", f"{ex['test_accuracy']:.4f}", f"{ch['test_accuracy']:.4f}", "")
+    table.add_row(f"area ({unit})", fmt(ex[metric]), fmt(ch[metric]), ratio(ex[metric], ch[metric]))
+    table.add_row("power (mW)", fmt(ex["power_mw"], 3), fmt(ch["power_mw"], 3), ratio(ex["power_mw"], ch["power_mw"]))
+    table.add_row("cells", str(ex["cells"]), str(ch["cells"]), ratio(ex["cells"], ch["cells"]))
+    table.add_row("test vectors verified (RTL = golden)", vectors(ex), vectors(ch), "")
+    out_console.print(table)
+    out_console.print(f"the smallest verified design within {d['budget']:.0%} validation loss of the exact one "
+                      f"(of {summary['search']['realized_designs']} front designs made real)")
+    out_console.print(f"RTL:    {d['rtl']}")
+    out_console.print(f"Pareto: {d['pareto_png']}")
+    out_console.print(f"report: {d['report']}")
 
 
 def _fail(message: str) -> None:

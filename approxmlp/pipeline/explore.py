@@ -40,6 +40,7 @@ from ..backend.verilog import class_width, emit_verilog
 from ..core.golden import evaluate
 from ..core.ir import MLP
 from ..errors import ApproxMLPError
+from ..progress import task
 from .compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
 
 BUDGETS = (0.01, 0.02, 0.05)
@@ -145,8 +146,10 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
             # one search per seed model (their IRs differ in activation widths and scales,
             # so they cannot share a population); each checkpoints on its own
             ckpt = out / ("checkpoint.npz" if k == 0 else f"checkpoint-{k}.npz")
-            results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
-                                      checkpoint=ckpt, resume=opts.resume, reference_accuracy=reference))
+            with task(progress, "generations", cfg.generations, best_within_budget="—") as bar:
+                results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
+                                          checkpoint=ckpt, resume=opts.resume, reference_accuracy=reference,
+                                          progress=_search_bar(bar, opts.target)))
     finally:
         close()
     t_search = time.perf_counter() - t0
@@ -163,6 +166,22 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     _plot(summary, out / "pareto.png")
     (out / "report.md").write_text(_markdown(summary))
     return summary
+
+
+def _search_bar(bar, target: str):
+    """The search's per-generation callback: one step of ``bar`` and the smallest estimated
+    area within the budget found so far."""
+    best = [None]
+
+    def step(gen: int, log: dict) -> None:
+        a = log.get("min_area")
+        if a is not None and (best[0] is None or a < best[0]):
+            best[0] = a
+        shown = "—" if best[0] is None else (f"{best[0] / 1e8:.3g} cm² (est.)" if target.startswith("printed")
+                                             else f"{best[0]:.0f} LUTs (est.)")
+        bar.advance(1, best_within_budget=shown)
+
+    return step
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,22 +245,25 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
     rows = []
     sims = []
     Xte = parts.test[0]
-    for ident, mlp in candidates:
-        folder = out / "designs" / ident
-        (folder / "rtl").mkdir(parents=True, exist_ok=True)
-        rtl = folder / "rtl" / "top.v"
-        rtl.write_text(emit_verilog(mlp, module="top"))
-        (folder / "ir.json").write_text(mlp.dumps() + "\n")
-        (folder / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")
-        golden = evaluate(mlp, Xte).classes
-        write_vectors(folder / "vectors", Xte, golden, data.y_test)
-        rows.append({"id": ident, "ir": mlp, "rtl": rtl, "golden": golden,
-                     "train_accuracy": parts.accuracy(mlp, "fit"),
-                     "validation_accuracy": parts.accuracy(mlp, "val"),
-                     "test_accuracy": float(np.mean(golden == data.y_test)),  # reported, never chosen on
-                     "lint_warnings": len(lint(rtl, "top"))})
-        sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=Xte,
-                              expected=golden, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
+    progress(f"emitting and linting {len(candidates)} designs")
+    with task(progress, "designs", len(candidates)) as bar:
+        for ident, mlp in candidates:
+            folder = out / "designs" / ident
+            (folder / "rtl").mkdir(parents=True, exist_ok=True)
+            rtl = folder / "rtl" / "top.v"
+            rtl.write_text(emit_verilog(mlp, module="top"))
+            (folder / "ir.json").write_text(mlp.dumps() + "\n")
+            (folder / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")
+            golden = evaluate(mlp, Xte).classes
+            write_vectors(folder / "vectors", Xte, golden, data.y_test)
+            rows.append({"id": ident, "ir": mlp, "rtl": rtl, "golden": golden,
+                         "train_accuracy": parts.accuracy(mlp, "fit"),
+                         "validation_accuracy": parts.accuracy(mlp, "val"),
+                         "test_accuracy": float(np.mean(golden == data.y_test)),  # reported, never chosen on
+                         "lint_warnings": len(lint(rtl, "top"))})
+            sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=Xte,
+                                  expected=golden, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
+            bar.advance(1)
     progress(f"verifying {len(sims)} designs on {len(Xte)} vectors each")
     with tempfile.TemporaryDirectory(prefix="approxmlp-explore-sim-") as build:
         results = simulate(sims, Path(build), progress=progress)
@@ -251,12 +273,15 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
         row["rtl_accuracy"] = float(np.mean(res.rtl == data.y_test))
     progress(f"synthesizing {len(rows)} designs for {opts.target}")
 
-    def synth(row: dict) -> dict:
-        return run_synthesis(row["rtl"], opts, out / "designs" / row["id"] / "logs")
+    with task(progress, "synthesized", len(rows)) as bar:
+        def synth(row: dict) -> dict:
+            res = run_synthesis(row["rtl"], opts, out / "designs" / row["id"] / "logs")
+            bar.advance(1)
+            return res
 
-    # each Yosys run is a process of its own: run as many at once as there are cores
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        syntheses = list(pool.map(synth, rows))
+        # each Yosys run is a process of its own: run as many at once as there are cores
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            syntheses = list(pool.map(synth, rows))
     for row, syn in zip(rows, syntheses):
         row["synthesis"] = syn
         report = {"id": row["id"], "target": opts.target, "ir_sha256": row["ir"].digest,

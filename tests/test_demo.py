@@ -1,0 +1,49 @@
+"""`approxmlp demo` (what `make demo` runs): the whole mission on bundled data, offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.synth
+def test_demo_shows_an_approximate_design_5x_smaller_within_1pct_validation_loss(tmp_path):
+    out = tmp_path / "demo-out"
+    # as `make demo` runs it: a subprocess whose stdout is not a terminal (no bars, readable log)
+    r = subprocess.run([sys.executable, "-m", "approxmlp", "demo", "--out", str(out)], capture_output=True,
+                       text=True, env=_python_env() | {"COLUMNS": "160"})
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "explore" / "pareto.json").read_text())
+    exact = s["baseline"]
+    pick = s["budgets"][0]
+    assert pick["max_loss"] == 0.01 and pick["picked_on"] == "validation_accuracy"
+    chosen = next(p for p in s["points"] if p["id"] == pick["design"])
+    assert chosen["validation_accuracy"] >= exact["validation_accuracy"] - 0.01 - 1e-12
+    assert chosen["verification"]["passed"] and exact["verification"]["passed"]
+    assert exact["area_cm2"] / chosen["area_cm2"] >= 5 and exact["power_mw"] / chosen["power_mw"] >= 5
+    # the table: exact vs approximate, both accuracies, area, power, cells, reductions, vectors
+    text = r.stdout
+    for label in ("validation accuracy (picked on)", "test accuracy (reported)", "area (cm²)", "power (mW)",
+                  "cells", "test vectors verified"):
+        assert label in text, text
+    area = re.search(r"area \(cm²\)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)x", text)
+    assert area and float(area[3]) == pytest.approx(exact["area_cm2"] / chosen["area_cm2"], rel=0.01), text
+    n = chosen["verification"]["vectors"]
+    assert f"{n}/{n}" in text
+    rtl = out / "explore" / chosen["rtl"]
+    assert f"RTL:    {rtl}" in text and rtl.is_file() and "module top" in rtl.read_text()
+    assert f"Pareto: {out / 'explore' / 'pareto.png'}" in text and (out / "explore" / "pareto.png").stat().st_size > 10_000
+    assert f"report: {out / 'explore' / 'report.md'}" in text
+    assert "\x1b[" not in text and "━" not in r.stderr  # no live bars when stdout is not a terminal
+
+
+def _python_env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
