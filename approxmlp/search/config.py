@@ -28,3 +28,17 @@ class SearchConfig:
     #: seed (2.6x); a small net needs the strong moves to reach the tiny designs. Drawing the
     #: strength per child serves both (Pendigits 6.3x, estimated, at 5 % loss).
     mutations: float = 16.0
+    # -- memetic step (approxmlp/search/memetic.py): every memetic_every generations (0: never),
+    # memetic_children cut-and-retrained children of each of memetic_parents archive
+    # designs join the offspring
+    memetic_every: int = 4
+    memetic_parents: int = 8
+    memetic_children: int = 2
+    memetic_cuts: float = 8.0       # cuts per child: log-uniform in 1..memetic_cuts
+    memetic_steps: int = 60         # retraining steps (Adam, mini-batches of 1024, cosine decay)
+    memetic_lr: float = 0.015
+    # a greedy descent by cuts from the seed design at the start (0 steps: none), its states
+    # join the first population (approxmlp/search/memetic.py greedy_descent)
+    greedy_steps: int = 100
+    greedy_per_step: int = 4
+    greedy_retrain_every: int = 4

@@ -29,6 +29,7 @@ from .config import SearchConfig
 from .evaluate import PopulationEvaluator, evaluate_population
 from .front import Scored, merge, pareto_front, select
 from .genome import Population
+from .memetic import greedy_offspring, memetic_offspring
 from .operators import offspring, seed_population
 
 
@@ -101,13 +102,22 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
             seed_acc = float((evaluate_population(Population.from_mlp(base, 1), X)[0] == y).mean())
         current = score(seed_population(base, cfg, rng), evaluate, cost, cfg, seed_acc)
         gen, history, evals = 0, [], cfg.population
-        archive = pareto_front(current)
+        if cfg.greedy_steps:  # a greedy descent's states join the start (memetic.py)
+            path = score(greedy_offspring(current.pop, X, y, cost, cfg, rng, floor=seed_acc - cfg.max_loss - 0.02),
+                         evaluate, cost, cfg, seed_acc)
+            evals += path.pop.size
+            current = select(merge(current, path), cfg.population)
+            archive = pareto_front(merge(current, path))
+        else:
+            archive = pareto_front(current)
         history.append(_log(0, current))
         if checkpoint is not None:
             save_checkpoint(checkpoint, 0, current, rng, cfg, history, seed_acc, evals, archive)
     while gen < cfg.generations:
         gen += 1
         kids = score(offspring(current, cfg, rng), evaluate, cost, cfg, seed_acc)
+        if cfg.memetic_every and gen % cfg.memetic_every == 0:  # cut-and-retrain children (memetic.py)
+            kids = merge(kids, score(memetic_offspring(archive, X, y, cost, cfg, rng), evaluate, cost, cfg, seed_acc))
         evals += kids.pop.size
         current = select(merge(current, kids), cfg.population)
         # The archive keeps every non-dominated design ever seen: the population alone
