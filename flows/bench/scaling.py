@@ -20,7 +20,7 @@ Two parts, both printed as markdown (and, from ``make bench``, written into BENC
    within explore's loss budgets) and whether every front point verified on every test
    vector.
 
-Every step runs ``nice``d. Per network, compile runs before explore and fills a synthesis
+Per network, compile runs before explore and fills a synthesis
 cache that starts empty (``approxmlp.backend.synth``'s, keyed by the RTL less its comments):
 explore then takes the exact design's netlist from it and synthesizes only the front, as a
 user's train -> explore -> compile would do the other way round (one Yosys run of the exact
@@ -144,15 +144,14 @@ def _child(job: dict) -> dict:
 
 
 def run_step(job: dict) -> dict:
-    """Run one step in a fresh, ``nice``d Python process; its timings and peak memory."""
+    """Run one step in a fresh Python process; its timings and peak memory."""
     result = Path(str(job["out"]) + f".{job['kind']}.json")
     result.parent.mkdir(parents=True, exist_ok=True)
     result.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "flows.bench.scaling", "--step", json.dumps(job), "--result", str(result)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     t = time.perf_counter()
-    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
-                          preexec_fn=lambda: os.nice(5))
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or not result.is_file():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"{job['kind']} of {job['name']} failed (exit {proc.returncode}): {tail[0]}")
@@ -209,6 +208,7 @@ def run_all(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> d
     explore = QUICK_EXPLORE if quick else LADDER_EXPLORE
     train = QUICK_TRAIN if quick else {}
     t0 = time.perf_counter()
+    load0 = os.getloadavg()[1]
     digit_rows, done = [], {}
     for r in digits:
         t = time.perf_counter()
@@ -238,7 +238,8 @@ def run_all(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> d
         rows.append(row)
         _save_partial(out, {"digits": digit_rows, "ladder": rows})
     return {"ladder": rows, "digits": digit_rows, "ladder_s": time.perf_counter() - t0 - digits_s,
-            "digits_s": digits_s, "total_s": time.perf_counter() - t0, "quick": quick, "ladder_explore": explore}
+            "digits_s": digits_s, "total_s": time.perf_counter() - t0, "quick": quick, "ladder_explore": explore,
+            "cpus": os.cpu_count(), "load": [load0, os.getloadavg()[1]]}
 
 
 def _save_partial(out: Path, res: dict) -> None:
@@ -309,12 +310,17 @@ def _a(v) -> str:
 
 
 def markdown(res: dict) -> list[str]:
-    """The scaling section of BENCHMARKS.md (markdown lines)."""
+    """The scaling section of BENCHMARKS.md (markdown lines); also of a run stopped half-way
+    (``scaling.partial.json``: the networks done so far)."""
+    res = {"ladder": [], "digits": [], "quick": False, "ladder_explore": LADDER_EXPLORE} | res
     ok = [r for r in res["ladder"] if "error" not in r]
     ex = res["ladder_explore"]
     L = ["## Scaling: tool time and memory against network size", "",
-         f"From the same run (`python -m flows.bench.scaling`{' --quick' if res['quick'] else ''}, called by "
-         f"`make bench`; ladder {res['ladder_s'] / 60:.1f} min, digits rows {res['digits_s'] / 60:.1f} min). "
+         f"From `{res.get('via', 'python -m flows.bench.scaling')}`{' (--quick)' if res['quick'] else ''}, "
+         + (f"{res['total_s'] / 60:.0f} min: the digits rows {res['digits_s'] / 60:.1f}, the ladder "
+            f"{res['ladder_s'] / 60:.1f}. " if "total_s" in res else "stopped before its end: the networks it finished. ")
+         + (f"{res['cpus']} CPUs, 5-minute load average {res['load'][0]:.1f} at the start and {res['load'][1]:.1f} at the "
+            "end (other work on the machine slows every step). " if "load" in res else "") +
          "Every step runs in a process of its own: wall seconds, and peak memory as the largest resident set of "
          "the step's Python process or of a tool it ran (Verilator's C++ build, Yosys). *train*: `approxmlp "
          "train` defaults; *compile*: the exact design emitted, verified on every test vector and synthesized "
@@ -388,7 +394,7 @@ def markdown(res: dict) -> list[str]:
 def section(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> tuple[list[str], dict]:
     """Run everything; the markdown lines for BENCHMARKS.md and the raw results (for
     :mod:`flows.bench.run`)."""
-    res = run_all(shared, out, quick=quick, seed=seed)
+    res = run_all(shared, out, quick=quick, seed=seed) | {"via": "make bench"}
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     return markdown(res), res
