@@ -28,8 +28,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q
 
-# The literature benchmarks, unattended (reads ../shared/datasets; about an hour on 2 cores):
-# writes BENCHMARKS.md, docs/benchmarks.png and every design under bench-out/.
+# The literature benchmarks, then the scaling section (flows/bench/scaling.py), unattended
+# (reads ../shared/datasets; about two hours on 2 cores): writes BENCHMARKS.md,
+# docs/benchmarks.png and every design under bench-out/.
 bench: $(STAMP)
 	$(PY) -m flows.bench.run
 

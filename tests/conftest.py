@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SPLITS = SHARED / "datasets" / "splits"
 PDK = SHARED / "pdk"
+
+# Every test synthesizes for real: no results from a user's synthesis cache, none left in it
+# (tests of the cache point it at a folder of their own).
+os.environ["APPROXMLP_SYNTH_CACHE"] = "off"
 
 #: The literature's topologies for the reference splits (inputs-hidden-classes).
 REFERENCE_TOPOLOGIES = {"Breast_Cancer": (3,), "Cardio": (3,), "Pendigits": (5,), "RedWine": (2,), "WhiteWine": (4,)}

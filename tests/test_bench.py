@@ -56,3 +56,36 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     assert png.stat().st_size > 10_000
     head = readme.read_text()
     assert "old" not in head and "| Seeds 7-3-3 |" in head and head.endswith("\nrest\n")
+
+
+def test_scaling_fits_the_growth_exponent():
+    from flows.bench.scaling import LADDER, fit_exponent
+
+    assert fit_exponent([10, 100, 1000], [2.0, 20.0, 200.0]) == pytest.approx(1.0)
+    assert fit_exponent([50, 3000], [1.0, 3600.0]) == pytest.approx(2.0, rel=1e-3)
+    assert fit_exponent([100], [1.0]) is None and fit_exponent([10, 20], [None, 3.0]) is None
+    # the ladder spans ~50 to ~3,000 connections, with one and two hidden layers
+    sizes = {"Breast_Cancer": (10, 2), "Cardio": (21, 3), "Pendigits": (16, 10), "digits": (64, 10)}
+    conns = []
+    for r in LADDER:
+        n_in, n_out = sizes[r.name]
+        widths = (n_in, *r.hidden, n_out)
+        conns.append(sum(a * b for a, b in zip(widths, widths[1:])))
+    assert min(conns) < 60 and max(conns) > 2500 and {len(r.hidden) for r in LADDER} == {1, 2}
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.synth
+@needs_shared(SHARED / "datasets" / "splits")
+def test_quick_scaling_run_measures_every_step(tmp_path):
+    from flows.bench import scaling
+
+    lines, res = scaling.section(SHARED, tmp_path, quick=True)
+    assert scaling.ok(res), res
+    for row in res["ladder"] + res["digits"]:
+        for step in ("train", "explore", "compile"):
+            assert row[step]["wall_s"] > 0 and row[step]["peak_mb"] > 50
+        assert row["explore"]["verified"] and row["compile"]["passed"]
+    text = "\n".join(lines)
+    assert "| Breast_Cancer 10-4-2 | 48 |" in text and "| synth |" in text and "### digits" in text

@@ -197,6 +197,28 @@ def test_bench_crash_raises_tool_error_quoting_the_exception(mixed_run, tmp_path
     assert info.value.log == str(build_dir / "sim.log")
 
 
+def test_large_runs_are_planned_in_consecutive_parts():
+    from approxmlp.backend.simulate import plan_parts
+
+    designs = [argmax_design(f"d{k}", exhaustive(2, 2), 2) for k in range(5)]
+    n = len(designs[0].verilog)
+    assert plan_parts(designs, 10 * n) == [[0, 1, 2, 3, 4]]
+    assert plan_parts(designs, 2 * n) == [[0, 1], [2, 3], [4]]
+    assert plan_parts(designs, 1) == [[0], [1], [2], [3], [4]]   # a design larger than the limit: alone
+
+
+@pytest.mark.sim
+def test_a_run_split_into_parts_gives_the_same_results(mixed_run, tmp_path):
+    designs, results, _, _ = mixed_run
+    messages: list[str] = []
+    split = simulate(designs, tmp_path, progress=messages.append, max_chars=1)
+    assert [r.module for r in split] == [d.module for d in designs]
+    for a, b in zip(results, split):
+        assert np.array_equal(a.rtl, b.rtl) and a.mismatches == b.mismatches
+    assert split[0].log == tmp_path / "part-0" / "sim.log" and split[3].log == tmp_path / "part-3" / "sim.log"
+    assert any("4 Verilator builds" in m for m in messages) and any(m.startswith("part 4/4: building") for m in messages)
+
+
 @pytest.mark.sim
 def test_rerun_in_a_used_build_dir_reports_the_new_designs(mixed_run):
     *_, build_dir = mixed_run

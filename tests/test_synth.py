@@ -263,3 +263,47 @@ def test_missing_top_module_raises_tool_error(tmp_path):
     design = write(tmp_path, "neurons", NEURONS)
     with pytest.raises(ToolError, match="nosuchtop"):
         synthesize(design, "nosuchtop", "printed", tmp_path / "w")
+
+
+# ----------------------------------------------------------------------------- the cache
+
+def test_cache_key_ignores_comment_lines_only(tmp_path):
+    """The key is the design less its full-line comments (the header names the model file),
+    plus the flow: another target or a changed statement is another key."""
+    from approxmlp.backend.synth import _FLOW, _cache_key, _stage
+
+    def key(text, target="printed", sub="a"):
+        work = tmp_path / sub
+        work.mkdir(exist_ok=True)
+        src = write(work, "neurons", text)
+        lib = library_path(target) if target.startswith("printed") else None
+        names = _stage(target, _FLOW[target], src, "neurons", work, lib)
+        return _cache_key(work, names, _FLOW[target], target)
+
+    k = key(NEURONS)
+    assert key("// Model: from another file\n" + NEURONS.replace("    // QReLU", "  // another note\n    // QReLU"),
+               sub="b") == k
+    assert key(NEURONS.replace("11'sd9", "11'sd8"), sub="c") != k
+    assert key(NEURONS, target="printed-cnt", sub="d") != k
+
+
+@pytest.mark.synth
+def test_cache_returns_the_same_result_without_running_yosys(tmp_path, monkeypatch):
+    import approxmlp.backend.synth as synth
+
+    monkeypatch.setenv(synth.CACHE_ENV, str(tmp_path / "cache"))
+    design = write(tmp_path, "neurons", NEURONS)
+    first = synthesize(design, "neurons", "printed", tmp_path / "w1")
+    assert not first.cached and len(list((tmp_path / "cache").iterdir())) == 1
+    ran = []
+    monkeypatch.setattr(synth, "_run_yosys", lambda *a: ran.append(a))
+    (tmp_path / "src2").mkdir()
+    again = synthesize(write(tmp_path / "src2", "neurons", "// a header comment\n" + NEURONS), "neurons",
+                       "printed", tmp_path / "w2")
+    assert again.cached and not ran
+    assert (again.cells, again.area_um2, again.static_power_mw) == (first.cells, first.area_um2, first.static_power_mw)
+    assert again.netlist.read_text() == first.netlist.read_text() and again.log.is_file()
+    monkeypatch.setenv(synth.CACHE_ENV, "off")
+    with pytest.raises(ToolError):  # disabled: Yosys runs (here: the stub writes no statistics)
+        synthesize(design, "neurons", "printed", tmp_path / "w3")
+    assert ran

@@ -39,12 +39,15 @@ read from a ``stat -json`` file.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import string
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -230,6 +233,7 @@ class SynthResult:
     activity: float
     tool: str                             # Yosys version line: numbers depend on it
     runtime_s: float
+    cached: bool = False                  # taken from the synthesis cache (runtime_s: the run that made it)
 
     def to_json(self) -> dict:
         """Plain JSON-able dict (paths as strings)."""
@@ -345,9 +349,93 @@ def _tool() -> str:
     return yosys_version()
 
 
+# --------------------------------------------------------------------------- the cache
+
+#: Environment variable naming the synthesis cache folder; ``off`` (or ``0``) disables it.
+CACHE_ENV = "APPROXMLP_SYNTH_CACHE"
+_CACHE_FORMAT = "approxmlp-synth-cache/1"
+_CACHED_FILES = ("stat_json", "netlist", "log")
+
+
+def cache_dir() -> Path | None:
+    """Where finished Yosys runs are kept by content: ``$APPROXMLP_SYNTH_CACHE``, else
+    ``$XDG_CACHE_HOME/approxmlp/synth`` (``~/.cache/...``); None when disabled."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in ("", "0", "off", "no", "false") else Path(value)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "approxmlp" / "synth"
+
+
+def _cache_key(workdir: Path, names: dict[str, str], flow: _Flow, target: str) -> str:
+    """Everything the netlist depends on: the design without its full-line comments (the
+    header names the model file and the tool version, the body explains itself; Yosys
+    reads neither), the filled-in script, the ABC scripts, the library, the Yosys build."""
+    h = hashlib.sha256()
+    design = (workdir / names["verilog"]).read_text(errors="replace").splitlines()
+    parts = [_CACHE_FORMAT, target, names["top"], _tool(),
+             "\n".join(line for line in design if not line.lstrip().startswith("//")),
+             (workdir / names["script"]).read_text()]
+    parts += [(workdir / abc).read_text() for abc in flow.abc_scripts]
+    if "liberty" in names:
+        parts.append(hashlib.sha256((workdir / names["liberty"]).read_bytes()).hexdigest())
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _cache_load(entry: Path, workdir: Path, names: dict[str, str]) -> float | None:
+    """Copy a cached run's files into ``workdir``; its Yosys runtime, or None on a miss."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        for key in _CACHED_FILES:
+            shutil.copyfile(entry / key, workdir / names[key])
+        os.utime(entry / "meta.json")   # recently used: pruned last
+        return float(meta["runtime_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_store(entry: Path, workdir: Path, names: dict[str, str], runtime: float) -> None:
+    """Keep a finished run (atomically: a half-written entry is never seen); best effort."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name[:16]}.", dir=entry.parent))
+        for key in _CACHED_FILES:
+            shutil.copyfile(workdir / names[key], tmp / key)
+        (tmp / "meta.json").write_text(json.dumps({"format": _CACHE_FORMAT, "runtime_s": runtime}))
+        try:
+            tmp.rename(entry)
+        except OSError:       # another run stored the same entry meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+        _cache_prune(entry.parent)
+    except OSError:
+        pass
+
+
+#: Most bytes the cache keeps; the least recently used entries go first.
+CACHE_LIMIT_BYTES = 1 << 30
+
+
+def _cache_prune(root: Path, limit: int = CACHE_LIMIT_BYTES) -> None:
+    entries = []
+    for entry in root.iterdir():
+        try:
+            files = list(entry.iterdir())
+            entries.append(((entry / "meta.json").stat().st_mtime, sum(f.stat().st_size for f in files), entry))
+        except OSError:
+            continue
+    total = sum(size for _, size, _ in entries)
+    for _, size, entry in sorted(entries):
+        if total <= limit:
+            break
+        shutil.rmtree(entry, ignore_errors=True)
+        total -= size
+
+
 def synthesize(verilog_path: Path, top: str, target: str, workdir: Path, *, clock_hz: float = 5.0,
                liberty: Path | None = None, activity: float = 0.5,
-               timeout: float | None = DEFAULT_TIMEOUT_S) -> SynthResult:
+               timeout: float | None = DEFAULT_TIMEOUT_S, cache: bool = True) -> SynthResult:
     """Synthesize module ``top`` of ``verilog_path`` for ``target`` inside ``workdir``.
 
     ``liberty`` replaces a printed target's compact library (e.g. with the full PDK file,
@@ -356,6 +444,12 @@ def synthesize(verilog_path: Path, top: str, target: str, workdir: Path, *, cloc
     the runs of several targets. Raises :class:`SynthConfigError` for a request that
     cannot run and :class:`~approxmlp.errors.ToolError` if Yosys fails (the message
     names the log).
+
+    With ``cache`` (and unless ``$APPROXMLP_SYNTH_CACHE`` is ``off``), a finished run is kept
+    in :func:`cache_dir` under a hash of everything its netlist depends on, and a request
+    with the same key takes the netlist, statistics and log from there instead of running
+    Yosys (``cached`` is then True): explore's exact design and compile's are the same RTL
+    but for the header comment, and a 64-32-16-10 network takes minutes to synthesize.
     """
     flow = _flow(target)
     verilog_path, workdir = Path(verilog_path), Path(workdir)
@@ -369,10 +463,17 @@ def synthesize(verilog_path: Path, top: str, target: str, workdir: Path, *, cloc
     workdir.mkdir(parents=True, exist_ok=True)
     names = _stage(target, flow, verilog_path, top, workdir, lib_path)
     log = workdir / names["log"]
-    start = time.perf_counter()
-    _run_yosys(workdir / names["script"], workdir, log, timeout)
-    runtime = time.perf_counter() - start
+    root = cache_dir() if cache else None
+    entry = root / _cache_key(workdir, names, flow, target) if root is not None else None
+    runtime = _cache_load(entry, workdir, names) if entry is not None else None
+    cached = runtime is not None
+    if not cached:
+        start = time.perf_counter()
+        _run_yosys(workdir / names["script"], workdir, log, timeout)
+        runtime = time.perf_counter() - start
     cells = _cell_counts(workdir / names["stat_json"], log)
+    if entry is not None and not cached and (workdir / names["netlist"]).is_file():
+        _cache_store(entry, workdir, names, runtime)
     if lib is not None:
         costs = printed_costs(cells, lib, clock_hz=clock_hz, activity=activity, log=log)
         costs.update(luts=None, carries=None, ffs=None)
@@ -382,4 +483,4 @@ def synthesize(verilog_path: Path, top: str, target: str, workdir: Path, *, cloc
     return SynthResult(target=target, cells=cells, cell_count=sum(cells.values()), log=log,
                        stat_json=workdir / names["stat_json"], netlist=workdir / names["netlist"],
                        liberty=lib_path, clock_hz=clock_hz, activity=activity, tool=_tool(),
-                       runtime_s=runtime, **costs)
+                       runtime_s=runtime, cached=cached, **costs)

@@ -23,10 +23,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..backend.cost import CostModel, features
+from ..backend.cost import CostModel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
 from .evaluate import PopulationEvaluator, evaluate_population
+from .features import population_features
 from .front import Scored, merge, pareto_front, select
 from .genome import Population
 from .memetic import greedy_offspring, memetic_offspring
@@ -69,7 +70,7 @@ def _evaluate_chunk(args) -> tuple[np.ndarray, np.ndarray]:
     pop, samples, y = args
     classes = samples(pop)
     acc = (classes == y[None, :]).mean(axis=1)
-    feats = np.vstack([features(pop.individual(i)) for i in range(pop.size)])
+    feats = population_features(pop)  # = cost.features of each individual, all at once
     return acc, feats
 
 

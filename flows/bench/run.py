@@ -14,7 +14,11 @@ Per data set, exactly what a user would run, each step timed:
 4. the same verified front synthesized for CNT-TFT and for iCE40 (LUTs): the search is not
    rerun per target, the EGFET front is re-measured;
 5. fitness-evaluation throughput of the vectorized evaluator against a per-sample Python
-   loop, on the data set's own training inputs.
+   loop, on the data set's own training inputs;
+
+then the scaling section (:mod:`flows.bench.scaling`, skipped with ``--only`` or
+``--no-scaling``): tool time and memory against network size from ~50 to ~3,000 connections,
+and digits (64 inputs) 64-16-10 and 64-32-16-10 with explore's default settings.
 
 Writes ``BENCHMARKS.md`` (every number from this run, except the column of published
 figures, which is labelled as such), ``docs/benchmarks.png`` (all Pareto fronts) and
@@ -446,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="File whose headline table (between bench:headline markers) is rewritten.")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="Folder holding datasets/.")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="Skip the scaling section (flows/bench/scaling.py; also skipped with --only).")
     a = ap.parse_args(argv)
     import torch
 
@@ -459,6 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         benches = tuple(known[n.lower()] for n in a.only)
     if not (a.shared / "datasets").is_dir():
         ap.error(f"no reference data at {a.shared / 'datasets'}; pass --shared DIR")
+    # a synthesis cache of this run's own (compile's exact design is explore's): no result of
+    # an earlier run is reused, and the timings are this run's
+    from approxmlp.backend.synth import CACHE_ENV
+
+    cache = a.out / "synth-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    os.environ[CACHE_ENV] = str(cache)
     t0 = time.perf_counter()
     rows = []
     for b in benches:
@@ -471,13 +484,24 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{b.name}: FAILED: {type(exc).__name__}: {exc}")
             rows.append({"name": b.name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
         (a.out / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    scaling_md, scaling_ok = [], True
+    if not (a.only or a.no_scaling):
+        from flows.bench import scaling
+
+        log("scaling: tool time and memory against network size")
+        try:
+            scaling_md, res = scaling.section(a.shared, a.out / "scaling", quick=a.quick, seed=a.seed)
+            scaling_ok = scaling.ok(res)
+        except Exception as exc:  # the data sets' results are still worth writing
+            log(f"scaling: FAILED: {type(exc).__name__}: {exc}")
+            scaling_md, scaling_ok = ["## Scaling", "", f"failed: {type(exc).__name__}: {exc}".splitlines()[0], ""], False
     meta = _meta(time.perf_counter() - t0) | {"png": Path(os.path.relpath(a.png, a.md.parent)).as_posix()}
-    a.md.write_text(markdown(rows, meta))
+    a.md.write_text(markdown(rows, meta) + "\n".join(scaling_md))
     plot(rows, a.png)
     if update_readme(a.readme, headline(rows, meta)):
         log(f"updated the headline table of {a.readme}")
     log(f"wrote {a.md} and {a.png} ({meta['total_min']:.1f} min)")
-    failed = [r["name"] for r in rows if "error" in r or not r.get("ok")]
+    failed = [r["name"] for r in rows if "error" in r or not r.get("ok")] + ([] if scaling_ok else ["scaling"])
     if failed:
         log(f"not every design verified or ran: {', '.join(failed)}")
         return 1
