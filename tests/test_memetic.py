@@ -24,8 +24,11 @@ def _pow2(ir):
 def test_single_cuts_change_one_gene_and_only_cut():
     ir, X, y, cost = _search_setup()
     pop = Population.from_mlp(ir, 1)
-    kids = single_cuts(pop, 0)
-    assert kids.size == len(kids.moves) > 0
+    cuts = single_cuts(pop, 0)
+    kids = cuts.pop
+    assert kids.size == len(cuts.where) == len(cuts.saving) > 0 and (cuts.saving > 0).all()
+    kinds = set(cuts.table[:, 3].tolist())
+    assert kinds >= {0, 2, 3, 4, 6}, kinds  # bits, connections, inputs, truncations, compare bits
     for k in range(kids.size):
         changed = 0
         for li in range(len(pop.weights)):
@@ -40,7 +43,35 @@ def test_single_cuts_change_one_gene_and_only_cut():
                 assert (a1 >= a0).all()
                 changed += int((a1 != a0).sum())
         changed += int((kids.cmp_drop[k] != pop.cmp_drop[0]).sum())
-        assert changed == 1, k
+        kind = cuts.table[k, 3]
+        if kind == 3:  # an input removed: every connection from it (its mask), at least two live ones
+            li, c = cuts.table[k, 0], cuts.table[k, 2]
+            live = ((pop.weights[li][0][:, c] != 0) & (pop.masks[li][0][:, c] != 0)).sum()
+            assert changed == (pop.masks[li][0][:, c] != 0).sum() and live > 1, k
+            assert (kids.masks[li][k][:, c] == 0).all()
+        else:
+            assert changed == 1, k
+
+
+def test_cuts_applied_together_commute():
+    """A step applies many cuts at once, several in one neuron: each must survive the others."""
+    from approxmlp.search.memetic import _assign, _cut_table
+
+    ir, X, y, cost = _search_setup()
+    pop = Population.from_mlp(ir, 1)
+    table = _cut_table(pop, 0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        pick = table[rng.choice(len(table), size=min(12, len(table)), replace=False)]
+        a, b = Population.concat([pop]), Population.concat([pop])
+        _assign(a, np.zeros(len(pick), dtype=np.int64), pick)
+        _assign(b, np.zeros(len(pick), dtype=np.int64), pick[::-1])
+        assert a.individual(0) == b.individual(0)
+        for r in pick:  # every cut is in the result
+            one = Population.concat([pop])
+            _assign(one, np.zeros(1, dtype=np.int64), r[None])
+            for li in range(len(pop.weights)):
+                assert ((a.masks[li][0] & ~one.masks[li][0]) == 0).all()
 
 
 def test_cut_one_is_seeded_and_cuts():
@@ -52,10 +83,13 @@ def test_cut_one_is_seeded_and_cuts():
     assert a.individual(0) == b.individual(0) != ir
 
 
-def test_greedy_descent_goes_down_and_is_deterministic():
+@pytest.mark.parametrize("candidates", [256, 8])  # 8: a sample of the cuts each step, as on a big network
+def test_greedy_descent_goes_down_and_is_deterministic(candidates):
     ir, X, y, cost = _search_setup()
     ev = PopulationEvaluator(X)
-    kw = dict(steps=8, per_step=2, retrain_every=2, retrain_cfg=RetrainConfig(steps=20, eval_every=10), seed=4)
+    assert single_cuts(_pow2(ir), 0).pop.size > 4 * candidates or candidates == 256
+    kw = dict(steps=8, per_step=2, retrain_every=2, retrain_cfg=RetrainConfig(steps=20, eval_every=10), seed=4,
+              candidates=candidates)
     path = greedy_descent(_pow2(ir), 0, X, y, ev, cost, **kw)
     again = greedy_descent(_pow2(ir), 0, X, y, ev, cost, **kw)
     assert path.size == 4

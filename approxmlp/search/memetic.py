@@ -25,6 +25,8 @@ from a checkpoint to the same front.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .genome import Population
@@ -92,112 +94,192 @@ def memetic_offspring(archive, X: np.ndarray, y: np.ndarray, cost: CostModel, cf
 
 
 # -- greedy descent ---------------------------------------------------------------------
-def single_cuts(pop: Population, i: int) -> Population:
-    """Every single cut of individual ``i``, as a population: each live operand bit
-    cleared; each weight of several signed digits less its lowest digit (a cheaper
-    constant multiplier); one more bit of product truncation per neuron, of activation
-    truncation per hidden neuron, of compare bits per class."""
+#: The kinds of single cut: an operand bit cleared, a weight less its lowest signed digit,
+#: a connection removed, an input removed from every neuron of a layer (a pixel nobody
+#: needs, a hidden neuron nobody reads), one more bit of product, activation or argmax
+#: truncation.
+_BIT, _DIGIT, _CONN, _INPUT, _PT, _AT, _CD = range(7)
+
+
+@dataclass
+class Cuts:
+    """Single cuts of one design (:func:`single_cuts`): ``pop`` row ``k`` is the design with
+    cut ``k``; ``table`` row ``k`` says what it is (:func:`_cut_table`); ``where[k]`` what it
+    touches (``(layer, neuron, input)``, -1 for all), so that one step cuts each thing at
+    most once; ``saving[k]`` a rough saving in adder bits, to rank by before the cost model
+    prices the best ones."""
+
+    pop: Population
+    table: np.ndarray
+
+    @property
+    def where(self) -> list[tuple[int, int, int]]:
+        return [tuple(r) for r in self.table[:, :3].tolist()]
+
+    @property
+    def saving(self) -> np.ndarray:
+        return self.table[:, 5].astype(float)
+
+
+def _cut_table(pop: Population, i: int) -> np.ndarray:
+    """Every single cut of individual ``i`` as rows ``(layer, neuron, input, kind, value,
+    saving)`` (-1 where a cut spans all neurons or all inputs), without building any design.
+    Mask cuts carry the mask they AND in, so that cuts applied together commute."""
     base = pop.base
     last = len(base.layers) - 1
-    moves = []  # (layer, neuron, input, kind, value)
+    rows = []
+
+    def add(li, j, c, kind, value, saving):
+        n = len(value)
+        rows.append(np.stack([np.full(n, li), np.broadcast_to(j, (n,)), np.broadcast_to(c, (n,)),
+                              np.full(n, kind), value, saving], axis=1))
+
     for li, layer in enumerate(base.layers):
         W, M = pop.weights[li][i], pop.masks[li][i]
-        for j in range(layer.n_out):
-            for c in np.flatnonzero((W[j] != 0) & (M[j] != 0)):
-                for b in range(base.operand_bits(li)):
-                    if M[j, c] >> b & 1:
-                        moves.append((li, j, int(c), "mask", int(M[j, c]) & ~(1 << b)))
-                d = csd(abs(int(W[j, c])))
-                if len(d) > 1:
-                    k, sgn = d[-1]
-                    moves.append((li, j, int(c), "weight", int(np.sign(W[j, c])) * (abs(int(W[j, c])) - sgn * (1 << k))))
-            if pop.product_trunc[li][i, j] < 6:
-                moves.append((li, j, -1, "pt", int(pop.product_trunc[li][i, j]) + 1))
-            if li < last and layer.activation == "qrelu" and pop.act_trunc[li][i, j] < layer.act_bits - 1:
-                moves.append((li, j, -1, "at", int(pop.act_trunc[li][i, j]) + 1))
-            if li == last and pop.cmp_drop[i, j] < 8:
-                moves.append((li, j, -1, "cd", int(pop.cmp_drop[i, j]) + 1))
-    kids = Population.concat([pop.take(np.full(len(moves), i))])
-    for k, (li, j, c, kind, v) in enumerate(moves):
-        if kind == "mask":
-            kids.masks[li][k, j, c] = v
-        elif kind == "weight":
-            kids.weights[li][k, j, c] = v
-        elif kind == "pt":
-            kids.product_trunc[li][k, j] = v
-        elif kind == "at":
-            kids.act_trunc[li][k, j] = v
-        else:
-            kids.cmp_drop[k, j] = v
-    kids.moves = [(li, j, c) for li, j, c, _, _ in moves]  # the connection (or neuron: -1) of each cut
-    # a rough saving in adder bits, to shortlist by: a mask bit, one per signed digit of
-    # its weight; a weight digit, one per operand bit; a truncation, a couple
-    proxy = []
-    for li, j, c, kind, v in moves:
-        if kind == "mask":
-            proxy.append(len(csd(abs(int(pop.weights[li][i, j, c])))))
-        elif kind == "weight":
-            proxy.append(bin(int(pop.masks[li][i, j, c]) & ((1 << base.operand_bits(li)) - 1)).count("1"))
-        else:
-            proxy.append(2)
-    kids.saving_proxy = np.array(proxy, dtype=float)
-    return kids
+        bits = base.operand_bits(li)
+        A = np.abs(W)
+        digits = {int(v): csd(int(v)) for v in np.unique(A)}
+        n_digits = np.vectorize(lambda v: len(digits[int(v)]), otypes=[np.int64])(A)
+        live = (W != 0) & (M != 0)
+        kept = np.zeros_like(M)
+        for b in range(bits):
+            kept += (M >> b) & 1
+        for b in range(bits):  # a live operand bit cleared: an adder bit per signed digit
+            j, c = np.nonzero(live & ((M >> b) & 1).astype(bool))
+            add(li, j, c, _BIT, np.full(len(j), ~(1 << b)), n_digits[j, c])
+        j, c = np.nonzero(live & (n_digits > 1))  # a weight less its lowest digit: one adder row fewer
+        if len(j):
+            lower = {v: v - d[-1][1] * (1 << d[-1][0]) for v, d in digits.items() if len(d) > 1}
+            add(li, j, c, _DIGIT, np.sign(W[j, c]) * np.array([lower[int(v)] for v in A[j, c]], dtype=np.int64),
+                kept[j, c])
+        j, c = np.nonzero(live & (kept > 1))  # a connection removed (one kept bit: that is a bit cut)
+        add(li, j, c, _CONN, np.zeros(len(j), dtype=np.int64), kept[j, c] * n_digits[j, c])
+        per_input = (live * kept * n_digits).sum(axis=0)
+        c = np.flatnonzero(live.sum(axis=0) > 1)  # an input removed from every neuron of the layer
+        add(li, -1, c, _INPUT, np.zeros(len(c), dtype=np.int64), per_input[c])
+        neurons = np.arange(layer.n_out)
+        for kind, arr, top, ok in ((_PT, pop.product_trunc[li][i], 6, True),
+                                   (_AT, pop.act_trunc[li][i], layer.act_bits - 1, li < last and layer.activation == "qrelu"),
+                                   (_CD, pop.cmp_drop[i], 8, li == last)):
+            if ok:
+                j = neurons[arr < top]
+                add(li, j, -1, kind, arr[j] + 1, np.full(len(j), 2))
+    return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 6), dtype=np.int64)
+
+
+def _assign(pop: Population, rows: np.ndarray, table: np.ndarray) -> None:
+    """Cut ``table`` row ``r`` into individual ``rows[r]``, in place, for every ``r``."""
+    li_, j_, c_, kind_, v_ = (table[:, k] for k in range(5))
+    for li in range(len(pop.weights)):
+        at = li_ == li
+        for kind in (_BIT, _CONN):
+            s = at & (kind_ == kind)
+            np.bitwise_and.at(pop.masks[li], (rows[s], j_[s], c_[s]), v_[s])
+        s = at & (kind_ == _INPUT)
+        for r, c in zip(rows[s], c_[s]):
+            pop.masks[li][r, :, c] = 0
+        s = at & (kind_ == _DIGIT)
+        pop.weights[li][rows[s], j_[s], c_[s]] = v_[s]
+        for kind, arrs in ((_PT, pop.product_trunc), (_AT, pop.act_trunc)):
+            s = at & (kind_ == kind)
+            arrs[li][rows[s], j_[s]] = np.maximum(arrs[li][rows[s], j_[s]], v_[s])
+    s = kind_ == _CD
+    pop.cmp_drop[rows[s], j_[s]] = np.maximum(pop.cmp_drop[rows[s], j_[s]], v_[s])
+
+
+def _sample(table: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``k`` rows of a cut table, drawn in proportion to their rough saving."""
+    if len(table) <= k:
+        return table
+    w = table[:, 5].astype(float)
+    return table[np.sort(rng.choice(len(table), size=k, replace=False, p=w / w.sum()))]
+
+
+def single_cuts(pop: Population, i: int, *, at_most: int | None = None, rng: np.random.Generator | None = None) -> Cuts:
+    """Individual ``i`` once per single cut (the kinds above), or, with ``at_most``, per cut
+    of a sample of that many drawn by ``rng`` (only the sample is built: a big network has
+    tens of thousands of cuts)."""
+    table = _cut_table(pop, i)
+    if at_most is not None:
+        table = _sample(table, at_most, rng)
+    kids = Population.concat([pop.take(np.full(len(table), i))])
+    _assign(kids, np.arange(len(table)), table)
+    return Cuts(kids, table)
 
 
 def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evaluator, cost: CostModel, *,
-                   steps: int, per_step: int = 4, shortlist: int = 48, retrain_every: int = 4,
-                   retrain_cfg: RetrainConfig | None = None, seed: int = 0, floor: float = 0.0) -> Population:
-    """A descent from individual ``i`` by cuts: each step evaluates every single cut
-    (:func:`single_cuts`) on ``(X, y)``, estimates the area of the ``shortlist`` that cost
-    the least accuracy, and applies the ``per_step`` of those with the least accuracy lost
-    per area saved (at most one per connection, and ``per_step`` at least 1 % of the
-    candidate cuts); every ``retrain_every`` steps the constants are retrained. Stops
-    after ``steps`` steps or below accuracy ``floor``. Returns the retrained states of the
-    path (the start excluded)."""
+                   steps: int, per_step: int = 4, shortlist: int = 48, candidates: int = 256,
+                   step_area: float = 0.03, retrain_every: int = 4, retrain_cfg: RetrainConfig | None = None, seed: int = 0,
+                   floor: float = 0.0) -> Population:
+    """A descent from individual ``i`` by cuts. Each step takes the single cuts
+    (:func:`single_cuts`), all of them or, on a big network, a sample of at least
+    ``candidates`` (drawn in proportion to their rough saving); evaluates them on
+    ``(X, y)``; prices with the cost model the ``shortlist`` that cost the least accuracy
+    per adder bit; and applies the ones with the least accuracy lost per area saved, at
+    most one per connection: ``per_step`` of them, or 1 % of all the cuts on a big network,
+    but no more than save ``step_area`` of the area together or lose, added up cut by cut,
+    a tenth of the accuracy left above ``floor`` (cuts that each cost little may cost a
+    lot together: a step stays small).
+    Every ``retrain_every`` steps the constants are retrained. Stops after ``steps`` steps
+    or below accuracy ``floor``. Returns the retrained states of the path (the start
+    excluded). Deterministic for ``seed``."""
+    from .features import population_features
+
     cur = Population.concat([pop.take([i])])
     rcfg = retrain_cfg or RetrainConfig()
+    rng = np.random.default_rng(seed)
     path = []
     acc0 = float((evaluator(cur)[0] == y).mean())
-    area0 = cost.area_of(cur.individual(0))
+    area0 = float(cost.estimate(population_features(cur))[0][0])
     for step in range(1, steps + 1):
-        kids = single_cuts(cur, 0)
-        if not kids.size:
+        n = len(_cut_table(cur, 0))
+        if not n:
             break
-        acc = (evaluator(kids) == y[None]).mean(axis=1)
-        want = max(per_step, int(np.ceil(0.01 * kids.size)))
-        order = np.argsort((acc0 - acc + 1e-4) / kids.saving_proxy, kind="stable")
-        taken, used = [], set()
+        want = max(per_step, int(np.ceil(0.01 * n)))
+        cuts = single_cuts(cur, 0, at_most=max(candidates, 4 * want), rng=rng)
+        acc = (evaluator(cuts.pop) == y[None]).mean(axis=1)
+        order = np.argsort((acc0 - acc + 1e-4) / cuts.saving, kind="stable")
+        where = cuts.where
+        taken, used, total, lost = [], set(), 0.0, 0.0
+        budget = max(0.0, acc0 - floor) / 10  # the accuracy a step may spend, cut by cut
+        enough = lambda: len(taken) == want or total >= step_area * area0  # noqa: E731
         for lo in range(0, min(len(order), 4 * shortlist), shortlist):  # shortlists until enough cuts save area
             short = order[lo:lo + shortlist]
-            saved = np.array([area0 - cost.area_of(kids.individual(int(k))) for k in short])
+            saved = area0 - cost.estimate(population_features(cuts.pop.take(short)))[0]
             ratio = (acc0 - acc[short] + 1e-4) / np.maximum(saved, 1e-9)
             for r in np.argsort(ratio, kind="stable"):
                 k = int(short[r])
-                if saved[r] <= 0 or kids.moves[k] in used:
+                loss = max(0.0, acc0 - float(acc[k]))
+                if saved[r] <= 0 or where[k] in used or (taken and lost + loss > budget):
                     continue
-                used.add(kids.moves[k])
+                used.add(where[k])
                 taken.append(k)
-                if len(taken) == want:
+                total += float(saved[r])
+                lost += loss
+                if enough():
                     break
-            if len(taken) == want:
+            if enough():
                 break
         if not taken:
             break
-        for k in taken:  # apply the chosen cuts together: each kid is ``cur`` with one cut
-            li, j, _ = kids.moves[k]
-            cur.masks[li][0, j] = kids.masks[li][k, j]
-            cur.weights[li][0, j] = kids.weights[li][k, j]
-            cur.product_trunc[li][0, j] = kids.product_trunc[li][k, j]
-            cur.act_trunc[li][0, j] = kids.act_trunc[li][k, j]
-            if li == len(cur.weights) - 1:
-                cur.cmp_drop[0, j] = kids.cmp_drop[k, j]
+        # the chosen cuts together; if together they cost more than the step's budget (cuts
+        # interact), the better half of them, and so on down to the best one
+        while True:
+            trial = Population.concat([cur])
+            _assign(trial, np.zeros(len(taken), dtype=np.int64), cuts.table[taken])
+            acc_t = float((evaluator(trial)[0] == y).mean())
+            if acc0 - acc_t <= budget or len(taken) == 1:
+                break
+            taken = taken[:len(taken) // 2]
+        cur = trial
         if step % retrain_every == 0:
             cur, _ = retrain(cur, X, y, rcfg, seed=seed + step)
             path.append(Population.concat([cur]))
-        acc0 = float((evaluator(cur)[0] == y).mean())
+            acc_t = float((evaluator(cur)[0] == y).mean())
+        acc0 = acc_t
         if acc0 < floor:
             break
-        area0 = cost.area_of(cur.individual(0))
+        area0 = float(cost.estimate(population_features(cur))[0][0])
     return Population.concat(path) if path else cur
 
 
