@@ -108,7 +108,7 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     out = tmp_path / "explore"
     code, _, err = run(capsys, "explore", "--model", str(base), "--seed-model", str(seed), "--seed-model", str(lean),
                        "--data", "iris", "--out", str(out), "--population", "16", "--generations", "6",
-                       "--max-designs", "3", "-q")
+                       "--max-designs", "2", "-q")
     assert code == 0, err
     s = json.loads((out / "pareto.json").read_text())
     ids = [p["id"] for p in s["points"]]
@@ -118,7 +118,7 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     assert (out / "checkpoint.npz").is_file() and (out / "checkpoint-1.npz").is_file()
     assert s["search"]["seed_models"] == [str(seed), str(lean)]
     # --max-designs thins a bigger front; each realized point keeps its own estimate
-    assert s["search"]["front_designs"] > s["search"]["realized_designs"] == 3
+    assert s["search"]["front_designs"] > s["search"]["realized_designs"] == 2
     from approxmlp.backend.cost import features, load_model
     from approxmlp.core.ir import MLP
 

@@ -104,3 +104,12 @@ def test_retrain_keeps_structure_is_deterministic_and_never_worse():
     assert np.allclose((PopulationEvaluator(X)(new) == y).mean(axis=1), acc)
     assert (acc >= before - 1e-12).all()
     assert (acc > before).any()
+
+
+def test_retrain_of_no_individuals_is_a_no_op():
+    """A memetic step whose archive holds nothing feasible (a power budget nothing meets)
+    hands over no children: that is an empty population back, not a torch reshape error."""
+    ir, X, y = _problem()
+    empty = Population.from_mlp(ir, 2).take(np.arange(0, dtype=np.int64))
+    new, acc = retrain(empty, X, y, RetrainConfig(steps=5), seed=0)
+    assert new.size == 0 and acc.shape == (0,)

@@ -117,7 +117,8 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
     while gen < cfg.generations:
         gen += 1
         kids = score(offspring(current, cfg, rng), evaluate, cost, cfg, seed_acc)
-        if cfg.memetic_every and gen % cfg.memetic_every == 0:  # cut-and-retrain children (memetic.py)
+        # cut-and-retrain children of the archive (memetic.py); none while nothing is feasible
+        if cfg.memetic_every and gen % cfg.memetic_every == 0 and archive.pop.size:
             kids = merge(kids, score(memetic_offspring(archive, X, y, cost, cfg, rng), evaluate, cost, cfg, seed_acc))
         evals += kids.pop.size
         current = select(merge(current, kids), cfg.population)

@@ -262,6 +262,8 @@ def _accuracy(scores, y) -> "np.ndarray":
 def retrain(pop: Population, X: np.ndarray, y: np.ndarray, cfg: RetrainConfig, seed: int) -> tuple[Population, np.ndarray]:
     """Every individual of ``pop`` with its weights and biases retrained on ``(X, y)`` (structure
     fixed); returns the new population (its own arrays) and each one's exact accuracy."""
+    if pop.size == 0:
+        return pop.take(np.arange(0, dtype=np.int64)), np.zeros(0)
     import torch
 
     threads = torch.get_num_threads()
