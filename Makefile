@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/approxmlp demo --out demo-out
 
-# The whole suite, including real Verilator simulations and Yosys synthesis.
+# The whole suite, including real Verilator simulations and Yosys synthesis, on every core
+# (pytest-xdist), with the slowest tests listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest -m "sim or synth or slow or not (sim or synth or slow)" -q
+	$(PY) -m pytest -m "sim or synth or slow or not (sim or synth or slow)" -q -n auto --durations=25
 
 # Unit tests only (seconds).
 test-fast: $(STAMP)
