@@ -56,6 +56,12 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     assert png.stat().st_size > 10_000
     head = readme.read_text()
     assert "old" not in head and "| Seeds 7-3-3 |" in head and head.endswith("\nrest\n")
+    # --render writes the same report from the run's kept numbers and provenance, running nothing
+    md.write_text("stale")
+    assert bench.main(["--render", "--out", str(tmp_path / "work"), "--md", str(md), "--png", str(png),
+                       "--readme", str(readme)]) == 0
+    assert md.read_text() == text and readme.read_text() == head
+    assert bench.main(["--render", "--out", str(tmp_path / "nothing-here")]) == 2
 
 
 def test_scaling_fits_the_growth_exponent():

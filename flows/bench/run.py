@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from approxmlp.pipeline.explore import BUDGETS, smallest_within  # explore's own loss budgets and pick
-from flows.bench.suite import BENCHES, PREVIOUS_TEST_PICKED, PUBLISHED_NOTE, SEED_TRAINING, Bench
+from flows.bench.suite import BENCHES, PREVIOUS_TEST_PICKED, PUBLISHED_NOTE, SEED_LABELS, SEED_TRAINING, Bench, train_flags
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("printed", "printed-cnt", "fpga-ice40")  # EGFET first: the front is searched on it
@@ -194,8 +194,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
          f"Total wall time {meta['total_min']:.1f} min. Every number below comes from that run, "
          "except the *published* columns.", "",
          "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and "
-         "two power-of-two QAT models, `--weights pow2` and a lean `--weights pow2 --weight-bits 5 "
-         "--act-bits 4`; then `approxmlp explore --seed-model` both (one search each, fronts combined) with "
+         f"{len(SEED_TRAINING)} power-of-two QAT models ("
+         + "; ".join(f"{SEED_LABELS[k]}: `{train_flags(how)}`" for k, how in SEED_TRAINING.items())
+         + "); then `approxmlp explore --seed-model` each (one search each, fronts combined) with "
          "default settings (NSGA-II, power-of-two multipliers, input bit masks, truncation, argmax bits; "
          "EGFET cost model; the loss budget is against the exact baseline). Every design in the tables is verified in RTL "
          "(cocotb + Verilator) on 100% of its test vectors and synthesized with Yosys + ABC. *reduction* is "
@@ -220,7 +221,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
             head += f" | ≤{b:.0%} loss: acc (val / test) / " + ("LUTs / reduction" if fpga else
                                                                "cm² / mW / area, power reduction")
             sep += "|---"
-        head += " | pow2 QAT seeds (8-bit; lean): acc / " + ("LUTs" if fpga else "cm²")
+        head += (f" | pow2 QAT seeds ({'; '.join(SEED_LABELS[k] for k in SEED_TRAINING)}): acc (val / test) / "
+                 + ("LUTs" if fpga else "cm²"))
         sep += "|---"
         if tg == "printed":
             head += " | published exact cm² | published approx. (1%) cm² | DATE'24: acc / cm²"
@@ -438,6 +440,33 @@ def _meta(total_s: float) -> dict:
             "verilator": verilator_version(), "total_min": total_s / 60}
 
 
+def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_md: list[str]) -> None:
+    """BENCHMARKS.md, the plot and the README headline, from one run's numbers."""
+    meta = meta | {"png": Path(os.path.relpath(a.png, a.md.parent)).as_posix()}
+    a.md.write_text(markdown(rows, meta) + "\n".join(scaling_md))
+    plot(rows, a.png)
+    if update_readme(a.readme, headline(rows, meta)):
+        log(f"updated the headline table of {a.readme}")
+    log(f"wrote {a.md} and {a.png} ({meta['total_min']:.1f} min)")
+
+
+def render(a: argparse.Namespace) -> int:
+    """``--render``: the reports of the run kept in ``a.out`` (its own numbers and provenance,
+    rendered by this code: a change of wording needs no two-hour re-run)."""
+    from flows.bench import scaling
+
+    try:
+        rows = json.loads((a.out / "results.json").read_text())
+        meta = json.loads((a.out / "meta.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: no finished run in {a.out} ({exc}); run `make bench` first", file=sys.stderr)
+        return 2
+    kept = a.out / "scaling" / "scaling.json"
+    scaling_md = scaling.markdown(json.loads(kept.read_text())) if kept.is_file() else []
+    write_reports(a, rows, meta, scaling_md)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=None, metavar="NAME",
@@ -452,7 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-scaling", action="store_true",
                     help="Skip the scaling section (flows/bench/scaling.py; also skipped with --only).")
+    ap.add_argument("--render", action="store_true",
+                    help="Run nothing: write BENCHMARKS.md, the plot and the README headline again from "
+                         "an earlier run's OUT/results.json, OUT/scaling/scaling.json and OUT/meta.json.")
     a = ap.parse_args(argv)
+    if a.render:
+        return render(a)
     import torch
 
     torch.set_num_threads(1)  # tiny networks: more threads only add contention on 2 cores
@@ -495,12 +529,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # the data sets' results are still worth writing
             log(f"scaling: FAILED: {type(exc).__name__}: {exc}")
             scaling_md, scaling_ok = ["## Scaling", "", f"failed: {type(exc).__name__}: {exc}".splitlines()[0], ""], False
-    meta = _meta(time.perf_counter() - t0) | {"png": Path(os.path.relpath(a.png, a.md.parent)).as_posix()}
-    a.md.write_text(markdown(rows, meta) + "\n".join(scaling_md))
-    plot(rows, a.png)
-    if update_readme(a.readme, headline(rows, meta)):
-        log(f"updated the headline table of {a.readme}")
-    log(f"wrote {a.md} and {a.png} ({meta['total_min']:.1f} min)")
+    meta = _meta(time.perf_counter() - t0)
+    (a.out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_reports(a, rows, meta, scaling_md)
     failed = [r["name"] for r in rows if "error" in r or not r.get("ok")] + ([] if scaling_ok else ["scaling"])
     if failed:
         log(f"not every design verified or ran: {', '.join(failed)}")

@@ -18,6 +18,13 @@ SEED_TRAINING = {"pow2": {"weights": "pow2"}, "lean": {"weights": "pow2", "weigh
                  # 3-bit hidden activations: cheaper output neurons and argmax (Pendigits 0.911
                  # validation accuracy); the 5% and sub-6.5 cm² Pendigits designs come from it
                  "lean3": {"weights": "pow2", "weight_bits": 5, "act_bits": 3}}
+#: How BENCHMARKS.md names each seed model (in SEED_TRAINING's order).
+SEED_LABELS = {"pow2": "8-bit", "lean": "lean", "lean3": "3-bit act."}
+
+
+def train_flags(how: dict) -> str:
+    """``{"weights": "pow2", "act_bits": 3}`` as the `approxmlp train` flags it stands for."""
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in how.items())
 
 
 @dataclass(frozen=True)
