@@ -192,7 +192,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
          f"Produced by `make bench` (`python -m flows.bench.run`) on {meta['date']}, {meta['machine']}; "
          f"approxmlp {meta['version']} (commit {meta['commit']}), {meta['yosys']}, {meta['verilator']}. "
          f"Total wall time {meta['total_min']:.1f} min. Every number below comes from that run, "
-         "except the *published* columns.", "",
+         "except the *published* columns."
+         + (f" This file was written from that run's kept results by `--render` at commit {meta['rendered_at']}."
+            if meta.get("rendered_at") else ""), "",
          "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and "
          f"{len(SEED_TRAINING)} power-of-two QAT models ("
          + "; ".join(f"{SEED_LABELS[k]}: `{train_flags(how)}`" for k, how in SEED_TRAINING.items())
@@ -466,7 +468,7 @@ def render(a: argparse.Namespace) -> int:
         return 2
     kept = a.out / "scaling" / "scaling.json"
     scaling_md = scaling.markdown(json.loads(kept.read_text())) if kept.is_file() else []
-    write_reports(a, rows, meta, scaling_md)
+    write_reports(a, rows, meta | {"rendered_at": _meta(0.0)["commit"]}, scaling_md)
     return 0
 
 
