@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,24 @@ def test_quick_scaling_run_measures_every_step(tmp_path):
         assert row["explore"]["verified"] and row["compile"]["passed"]
     text = "\n".join(lines)
     assert "| Breast_Cancer 10-4-2 | 48 |" in text and "| synth |" in text and "### digits" in text
+
+
+def test_a_step_reports_its_own_peak_memory_not_its_parents():
+    """The scaling table's memory column: a small child of a big process is small. (With
+    ru_maxrss every step under `make bench` showed the bench process's 745 MB.)"""
+    import subprocess
+    import sys
+
+    ballast = bytearray(400 << 20)  # this process: 400 MB more, touched
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = "from flows.bench.scaling import _peak_mb; print(_peak_mb()['python_mb'])"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 cwd=Path(__file__).resolve().parents[1]).stdout)
+    old = ("import resource; from flows.bench import scaling; "
+           "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    inflated = float(subprocess.run([sys.executable, "-c", old], capture_output=True, text=True, check=True,
+                                    cwd=Path(__file__).resolve().parents[1]).stdout)
+    del ballast
+    assert child < 300, child
+    if inflated < 400:  # then this kernel does not show the bug, and the test could not catch it
+        pytest.skip(f"ru_maxrss does not inherit the parent's size here ({inflated:.0f} MB)")

@@ -85,11 +85,31 @@ def log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- one step, in a child
+#: How ``peak_mb`` was measured; rows without it (runs before 2026-12-04) counted the parent.
+MEMORY_MEASURE = "VmHWM"
+
+
+def _own_peak_mb() -> float:
+    """This process's own resident high-water mark (MB) since its exec.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux keeps the high-water mark of the address
+    space a process had before exec, so a step forked from ``make bench`` (a 745 MB parent by
+    the end) reported 745 MB whatever it did. ``VmHWM`` is the new address space's alone."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _peak_mb() -> dict:
-    """Largest resident sets (MB) of this process and of any tool it waited for."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Largest resident sets (MB) of this process and of any tool it waited for (a tool's
+    ru_maxrss counts at most this process's size when it was started, which ``own`` covers)."""
+    own = _own_peak_mb()
     tools = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"peak_mb": max(own, tools), "python_mb": own, "tools_mb": tools}
+    return {"peak_mb": max(own, tools), "python_mb": own, "tools_mb": tools, "memory": MEMORY_MEASURE}
 
 
 def _child(job: dict) -> dict:
@@ -279,8 +299,20 @@ def _s(v, digits: int = 1) -> str:
     return f"{v:.{digits}f}" if v < 100 else f"{v:.0f}"
 
 
+def _memory_valid(row: dict) -> bool:
+    return all(row[k].get("memory") == MEMORY_MEASURE for k in ("train", "explore", "compile"))
+
+
 def _mb(row: dict) -> str:
+    if not _memory_valid(row):
+        return "—"
     return " / ".join(f"{row[k]['peak_mb']:.0f}" for k in ("train", "explore", "compile"))
+
+
+#: Said under a table whose rows were measured the old way.
+MEMORY_NOT_VALID = ("Peak memory is not given (—) for this run: it read `ru_maxrss`, which on Linux keeps the "
+                    "parent's size from before exec, so every step showed the size of the process that started it "
+                    "(745 MB under `make bench`). Fixed since: the steps now read their own `VmHWM`.")
 
 
 def _topology(row: dict) -> str:
@@ -352,11 +384,14 @@ def markdown(res: dict) -> list[str]:
             k = fit_exponent(x, y)
             per = lambda r: _times(r)[step] * 1e3 / _connections(r) if _times(r)[step] is not None else None
             L.append(f"| {step} | {'—' if k is None else f'{k:.2f}'} | {_s(per(lo), 2)} | {_s(per(hi), 2)} |")
-        mem = [max(r[s]["peak_mb"] for s in ("train", "explore", "compile")) for r in ok]
-        k = fit_exponent(x, mem)
-        L.append(f"| peak memory | {'—' if k is None else f'{k:.2f}'} | {mem[x.index(min(x))]:.0f} MB | "
-                 f"{mem[x.index(max(x))]:.0f} MB |")
+        if all(_memory_valid(r) for r in ok):
+            mem = [max(r[s]["peak_mb"] for s in ("train", "explore", "compile")) for r in ok]
+            k = fit_exponent(x, mem)
+            L.append(f"| peak memory | {'—' if k is None else f'{k:.2f}'} | {mem[x.index(min(x))]:.0f} MB | "
+                     f"{mem[x.index(max(x))]:.0f} MB |")
     L.append("")
+    if not all(_memory_valid(r) for r in res["ladder"] + res["digits"] if "error" not in r):
+        L += [MEMORY_NOT_VALID, ""]
     L += ["### digits (64 inputs) with explore's default settings", "",
           "`approxmlp train --data digits --hidden ...`, `approxmlp compile` and `approxmlp explore` with its "
           "defaults (compile first: explore takes the exact design's netlist from the synthesis cache compile "
