@@ -395,8 +395,8 @@ def markdown(res: dict) -> list[str]:
     L += ["### digits (64 inputs) with explore's default settings", "",
           "`approxmlp train --data digits --hidden ...`, `approxmlp compile` and `approxmlp explore` with its "
           "defaults (compile first: explore takes the exact design's netlist from the synthesis cache compile "
-          "filled and synthesizes every front design). Test accuracy; every design verified in RTL on the vectors given; EGFET area "
-          "and power.", ""]
+          "filled and synthesizes every front design). Accuracy: validation (what explore picks on) and test "
+          "(reported); every design verified in RTL on the vectors given; EGFET area and power.", ""]
     L += ["| network | train s | search s | realize s (designs) | compile s | train -> explore -> compile | "
           "peak MB train / explore / compile | all verified |", "|---|---|---|---|---|---|---|---|"]
     for r in res["digits"]:
