@@ -243,7 +243,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 if e["design"] is None:
                     line += " | none"
                     continue
-                acc = f"{_acc_pair(e)}{'†' if e['test_loss'] > e['max_loss'] + 1e-12 else ''}"
+                acc = f"{_acc_pair(e)}{_dagger(e)}"
                 if fpga:
                     line += f" | {acc} / {_f(e['luts'])} / {_x(e['reduction'])}"
                 else:
@@ -289,6 +289,11 @@ def markdown(rows: list[dict], meta: dict) -> str:
                  f"{s['ratio']:.0f}x |")
     L.append("")
     return "\n".join(L)
+
+
+def _dagger(pick: dict) -> str:
+    """† for a budget's pick that lost more than the budget on test (it qualified on validation)."""
+    return "†" if pick["test_loss"] > pick["max_loss"] + 1e-12 else ""
 
 
 def _acc_pair(p: dict) -> str:
@@ -341,9 +346,8 @@ def headline(rows: list[dict], meta: dict) -> str:
         cells = []
         for e in t["budgets"]:
             if e["max_loss"] in (0.01, 0.05):
-                dagger = "†" if e["design"] is not None and e["test_loss"] > e["max_loss"] + 1e-12 else ""
                 cells.append("none" if e["design"] is None else
-                             f"{e['accuracy']:.3f}{dagger} / {_a(e['area_cm2'])} ({_x(e['reduction'])}, "
+                             f"{e['accuracy']:.3f}{_dagger(e)} / {_a(e['area_cm2'])} ({_x(e['reduction'])}, "
                              f"{_x(e['power_reduction'])})")
         pub = r["published"]
         L.append(f"| {r['name']} {r['topology']} | {t['exact']['accuracy']:.3f} / {_a(t['exact']['area_cm2'])} | "
