@@ -167,6 +167,45 @@ def test_pow2_projection_is_straight_through():
     assert w.grad.tolist() == [1.0] * 7
 
 
+def _screen(spec="wine", hidden=(4,), **kw):
+    data = load_dataset(spec)
+    cfg = qat.TrainConfig(hidden=hidden, **{**dict(float_epochs=30, batch_size=16, patience=10, restarts=2,
+                                                   float_candidates=6), **kw})
+    q = qat.choose_quantizer(data, cfg.input_bits)
+    split = data.validation_split(cfg.val_fraction, cfg.seed)
+    net = qat.QATNet(data.n_features, hidden, data.n_classes)
+    d = qat._Split(net.codes_to_input(q(split.X_fit)), torch.tensor(split.y_fit),
+                   net.codes_to_input(q(split.X_val)), torch.tensor(split.y_val))
+    return data, cfg, net, d, qat._float_screen((data.n_features, *hidden, data.n_classes), d, cfg,
+                                                 torch.nn.CrossEntropyLoss(), qat._no_progress)
+
+
+def test_float_screen_ranks_its_networks_and_hands_them_over_intact():
+    """Every screened network, loaded into a QATNet, scores on validation what the screen
+    recorded for it; the list is best first."""
+    data, cfg, net, d, starts = _screen()
+    assert len(starts) == cfg.float_candidates
+    assert sorted({s.best["candidate"] for s in starts}) == list(range(cfg.float_candidates))
+    accs = []
+    for s in starts:
+        with torch.no_grad():
+            for lin, w, b in zip(net.linears, s.weights, s.biases):
+                lin.weight.copy_(w)
+                lin.bias.copy_(b)
+            accs.append(qat._accuracy(net.forward_float(d.xv), d.yv))
+        assert accs[-1] == pytest.approx(s.best["val_acc"], abs=1e-6)
+    assert accs == sorted(accs, reverse=True)
+
+
+def test_float_screen_is_batched_training_not_one_network():
+    """The networks start apart and end apart (a broadcast bug would train one network K
+    times); at least as many as restarts are screened."""
+    _, cfg, _, _, starts = _screen(float_candidates=1, restarts=3)
+    assert len(starts) == 3
+    w = [s.weights[0] for s in starts]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])
+
+
 def test_deterministic_for_a_seed():
     data = load_dataset("iris")
     cfg = qat.TrainConfig(hidden=(3,), epochs=5, float_epochs=5, batch_size=16, restarts=1, seed=3)
