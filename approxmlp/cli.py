@@ -353,7 +353,7 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--population", type=int, default=96, show_default=True)
 @click.option("--generations", type=int, default=300, show_default=True)
-@click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="pow2", show_default=True,
+@click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="csd2", show_default=True,
               help="Values the constant multipliers may take: any integer, 0/±2^k, or 2/3 signed digits.")
 @click.option("--max-loss", type=float, default=0.05, show_default=True,
               help="Largest accuracy loss against the exact baseline (fraction): on the fit part of the "

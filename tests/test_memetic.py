@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 
 from approxmlp.search.evaluate import PopulationEvaluator  # noqa: E402
 from approxmlp.search.genome import Population, allowed_weights, project_weights  # noqa: E402
-from approxmlp.search.memetic import cut_one, greedy_descent, single_cuts  # noqa: E402
+from approxmlp.search.memetic import greedy_descent, memetic_offspring, pick_cuts, single_cuts  # noqa: E402
 from approxmlp.search.retrain import RetrainConfig  # noqa: E402
 from tests.test_approx import _search_setup  # noqa: E402
 
@@ -74,13 +74,59 @@ def test_cuts_applied_together_commute():
                 assert ((a.masks[li][0] & ~one.masks[li][0]) == 0).all()
 
 
-def test_cut_one_is_seeded_and_cuts():
+def test_pick_cuts_takes_the_cheapest_accuracy_per_area_once_per_place():
+    from approxmlp.search.features import population_features
+
     ir, X, y, cost = _search_setup()
-    a, b = Population.from_mlp(ir, 1), Population.from_mlp(ir, 1)
-    shares = {(0, j): 1.0 for j in range(ir.layers[0].n_out)}
-    cut_one(a, 0, shares, 6, np.random.default_rng(2))
-    cut_one(b, 0, shares, 6, np.random.default_rng(2))
-    assert a.individual(0) == b.individual(0) != ir
+    pop = _pow2(ir)
+    cuts = single_cuts(pop, 0)
+    ev = PopulationEvaluator(X)
+    acc0 = float((ev(pop)[0] == y).mean())
+    area0 = cost.area_of(pop.individual(0))
+    acc = (ev(cuts.pop) == y[None]).mean(axis=1)
+    taken = pick_cuts(cuts, acc, acc0, area0, cost, population_features, want=5)
+    assert len(taken) == 5 and len({cuts.where[k] for k in taken}) == 5
+    saved = area0 - cost.estimate(population_features(cuts.pop))[0]
+    assert (saved[taken] > 0).all()
+    # the first pick is the best ratio among the cuts that were priced (a shortlist of the
+    # best rough ratios): nothing in that shortlist beats it
+    order = np.argsort((acc0 - acc + 1e-4) / cuts.saving, kind="stable")[:48]
+    ratio = (acc0 - acc + 1e-4) / np.maximum(saved, 1e-9)
+    assert ratio[taken[0]] == pytest.approx(ratio[order][saved[order] > 0].min())
+    # an accuracy budget stops it (the best cut is always taken)
+    tight = pick_cuts(cuts, acc, acc0, area0, cost, population_features, want=50, max_loss=0.0)
+    assert all(acc[k] >= acc0 for k in tight[1:])
+
+
+def test_memetic_children_only_cut_their_parents_and_are_seeded():
+    from approxmlp.search.config import SearchConfig
+    from approxmlp.search.front import Scored
+    from approxmlp.search.features import population_features
+
+    ir, X, y, cost = _search_setup()
+    parents = Population.concat([_pow2(ir), _pow2(ir)])
+    acc = (PopulationEvaluator(X)(parents) == y[None]).mean(axis=1)
+    area, power = cost.estimate(population_features(parents))
+    archive = Scored(pop=parents, acc=acc, area=area, power=power, feasible=np.ones(2, dtype=bool))
+    cfg = SearchConfig(memetic_parents=2, memetic_children=3, memetic_steps=10, memetic_candidates=32)
+    kids = memetic_offspring(archive, X, y, cost, cfg, np.random.default_rng(5))
+    again = memetic_offspring(archive, X, y, cost, cfg, np.random.default_rng(5))
+    assert kids.size == 6
+    cut = 0
+    for k in range(kids.size):
+        assert kids.individual(k) == again.individual(k)
+        for li in range(len(parents.weights)):
+            assert ((kids.masks[li][k] & ~parents.masks[li][0]) == 0).all()   # masks only lose bits
+            assert (kids.product_trunc[li][k] >= parents.product_trunc[li][0]).all()
+            assert (kids.act_trunc[li][k] >= parents.act_trunc[li][0]).all()
+        structure = [kids.masks[li][k] for li in range(len(parents.weights))]
+        cut += any((m != parents.masks[li][0]).any() for li, m in enumerate(structure)) or \
+            (kids.cmp_drop[k] != parents.cmp_drop[0]).any() or \
+            any((kids.product_trunc[li][k] != 0).any() or (kids.act_trunc[li][k] != 0).any()
+                for li in range(len(parents.weights))) or \
+            any((np.abs(kids.weights[li][k]) != 0).sum() < (np.abs(parents.weights[li][0]) != 0).sum()
+                for li in range(len(parents.weights)))
+    assert cut == kids.size  # every child lost some hardware
 
 
 @pytest.mark.parametrize("candidates", [256, 8])  # 8: a sample of the cuts each step, as on a big network

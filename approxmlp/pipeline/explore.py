@@ -51,7 +51,7 @@ class ExploreOptions:
     target: str = "printed"
     population: int = 96
     generations: int = 300
-    multipliers: str = "pow2"
+    multipliers: str = "csd2"
     max_loss: float = 0.05
     max_power_mw: float | None = None
     seed: int = 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class SearchConfig:
     population: int = 96
     generations: int = 300
-    multipliers: str = "pow2"       # value set of the constant multipliers
+    multipliers: str = "csd2"       # value set of the constant multipliers
     weight_bits: int = 8
     max_loss: float = 0.05          # on training accuracy, against the seed model
     max_power_mw: float | None = None
@@ -35,10 +35,11 @@ class SearchConfig:
     memetic_parents: int = 8
     memetic_children: int = 2
     memetic_cuts: float = 8.0       # cuts per child: log-uniform in 1..memetic_cuts
+    memetic_candidates: int = 128   # single cuts evaluated per child (a sample on a big network)
     memetic_steps: int = 60         # retraining steps (Adam, mini-batches of 1024, cosine decay)
     memetic_lr: float = 0.015
     # a greedy descent by cuts from the seed design at the start (0 steps: none), its states
     # join the first population (approxmlp/search/memetic.py greedy_descent)
     greedy_steps: int = 100
     greedy_per_step: int = 4
-    greedy_retrain_every: int = 4
+    greedy_retrain_every: int = 1

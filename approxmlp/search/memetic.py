@@ -1,26 +1,34 @@
-"""The search's memetic step: cost-guided structural cuts, repaired by retraining.
+"""The search's memetic step: structural cuts chosen by what they cost, repaired by retraining.
 
 Random mutations of :mod:`approxmlp.search.operators` change a few genes at a time, and a cut that
 costs accuracy is thrown away before the other constants have had a chance to adapt to
 it: on a network that has to stay (Pendigits), the front stalls where every single cut
-hurts. Every ``cfg.memetic_every`` generations, :func:`memetic_offspring`
+hurts. Two steps change that, both made of the same parts:
 
-1. picks ``cfg.memetic_parents`` designs of the archive, spread along it by area (with a
-   random offset, so that successive rounds pick different ones);
-2. makes ``cfg.memetic_children`` children of each by *cuts* only: an operand bit cleared,
-   a connection removed, one more bit of product, activation or argmax truncation. The
-   neuron a cut lands in is drawn in proportion to its share of the estimated area
-   (:func:`approxmlp.backend.cost.neuron_features` with the cost model's coefficients), the bit
-   within it favours low bits; the number of cuts per child is log-uniform in
-   ``1..cfg.memetic_cuts``;
-3. retrains every child's weights and biases with the structure fixed
-   (:func:`approxmlp.search.retrain.retrain`): Lamarckian, the retrained constants are the
-   child's genes.
+* *single cuts* (:func:`single_cuts`): every way of removing one piece of hardware from a
+  design (an operand bit, a weight's lowest signed digit, a connection, a whole input, one
+  more bit of product, activation or argmax truncation), or a sample of them on a big
+  network, each evaluated exactly on the training samples; :func:`pick_cuts` takes the ones
+  that lose the least accuracy per unit of estimated area saved (cost model), at most one
+  per connection;
+* *retraining* (:func:`approxmlp.search.retrain.retrain`): the surviving weights and biases
+  retrained with the structure fixed; Lamarckian, the retrained constants are the design's
+  genes.
 
-The children are offspring like any other: scored, and kept by the NSGA-II selection only
-if they earn it. Every random choice comes from the search's generator (the retraining's
-batch order from a seed drawn from it), so a run stays a function of its seed, and resumes
-from a checkpoint to the same front.
+:func:`greedy_descent` walks down from the seed by such steps before the first generation
+(its states join the first population); every ``cfg.memetic_every`` generations,
+:func:`memetic_offspring` takes ``cfg.memetic_parents`` designs spread along the archive
+and makes ``cfg.memetic_children`` children of each, each by the best ``1..cfg.memetic_cuts``
+cuts (log-uniform) of a sample of ``cfg.memetic_candidates``, retrained: a descent step
+from every part of the front, not only from the seed. The children are offspring like any
+other: scored, and kept by the NSGA-II selection only if they earn it. Measured on
+Pendigits 16-5-10 (two seeds, 300 generations): cuts chosen this way instead of drawn at
+random in proportion to each neuron's area share give the front 2 points more validation
+accuracy at 5 cm² (estimated) and 1 point more test accuracy.
+
+Every random choice comes from the search's generator (the retraining's batch order from a
+seed drawn from it), so a run stays a function of its seed, and resumes from a checkpoint
+to the same front.
 """
 
 from __future__ import annotations
@@ -31,51 +39,20 @@ import numpy as np
 
 from .genome import Population
 from ..core.csd import csd
-from ..backend.cost import CostModel, neuron_features
+from ..backend.cost import CostModel
 from .retrain import RetrainConfig, retrain
 
 
-def _shares(mlp, cost: CostModel) -> dict[tuple[int, int], float]:
-    coef = np.asarray(cost.area[1:])
-    return {k: max(0.0, float(f @ coef)) for k, f in neuron_features(mlp).items()}
-
-
-def cut_one(pop: Population, i: int, shares: dict[tuple[int, int], float], cuts: int,
-            rng: np.random.Generator, max_cmp_drop: int = 8) -> None:
-    """``cuts`` structural cuts of individual ``i`` in place (see the module docstring)."""
-    base = pop.base
-    keys = [k for k, v in shares.items() if v > 0]
-    if not keys:
-        return
-    p = np.array([shares[k] for k in keys])
-    p /= p.sum()
-    last = len(base.layers) - 1
-    for _ in range(cuts):
-        li, j = keys[rng.choice(len(keys), p=p)]
-        layer = base.layers[li]
-        bits = base.operand_bits(li)
-        W, M = pop.weights[li][i, j], pop.masks[li][i, j]
-        live = np.flatnonzero((W != 0) & (M != 0))
-        move = rng.random()
-        if move < 0.55 and len(live):  # clear one operand bit (low bits more often)
-            c = live[rng.integers(len(live))]
-            set_bits = [b for b in range(bits) if M[c] >> b & 1]
-            w = 2.0 ** -np.arange(len(set_bits))
-            M[c] &= ~(1 << set_bits[rng.choice(len(set_bits), p=w / w.sum())])
-        elif move < 0.75 and len(live):  # remove a connection, the smaller weights more often
-            w = 1.0 / np.abs(W[live]).astype(float)
-            M[live[rng.choice(len(live), p=w / w.sum())]] = 0
-        elif move < 0.9:
-            pop.product_trunc[li][i, j] = min(6, pop.product_trunc[li][i, j] + 1)
-        elif li == last:
-            pop.cmp_drop[i, j] = min(max_cmp_drop, pop.cmp_drop[i, j] + 1)
-        elif layer.activation == "qrelu":
-            pop.act_trunc[li][i, j] = min(layer.act_bits - 1, pop.act_trunc[li][i, j] + 1)
-
-
-def memetic_offspring(archive, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg, rng: np.random.Generator) -> Population:
+def memetic_offspring(archive, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg, rng: np.random.Generator,
+                      evaluator=None) -> Population:
     """Cut and retrained children of archive members (``archive``: a ``search.Scored`` sorted
-    by area); ``cfg`` a ``search.SearchConfig``."""
+    by area, its accuracy measured on ``(X, y)``); ``cfg`` a ``search.SearchConfig``;
+    ``evaluator`` a :class:`~approxmlp.search.evaluate.PopulationEvaluator` of ``X`` (built
+    here if not given)."""
+    from .evaluate import PopulationEvaluator
+    from .features import population_features
+
+    evaluator = evaluator or PopulationEvaluator(X)
     n = archive.pop.size
     k = min(cfg.memetic_parents, n)
     # evenly spread along the archive, from a random offset
@@ -84,9 +61,14 @@ def memetic_offspring(archive, X: np.ndarray, y: np.ndarray, cost: CostModel, cf
     idx = np.repeat(parents, cfg.memetic_children)
     kids = Population.concat([archive.pop.take(idx)])
     for c, a in enumerate(idx):
-        shares = _shares(archive.pop.individual(int(a)), cost)
-        cuts = int(np.floor(2.0 ** rng.uniform(0.0, np.log2(max(1.0, cfg.memetic_cuts)) + 1e-9)))
-        cut_one(kids, c, shares, max(1, cuts), rng)
+        want = int(np.floor(2.0 ** rng.uniform(0.0, np.log2(max(1.0, cfg.memetic_cuts)) + 1e-9)))
+        cuts = single_cuts(archive.pop, int(a), at_most=cfg.memetic_candidates, rng=rng)
+        if not len(cuts.table):
+            continue
+        acc = (evaluator(cuts.pop) == y[None]).mean(axis=1)
+        taken = pick_cuts(cuts, acc, float(archive.acc[a]), float(archive.area[a]), cost, population_features,
+                          want=max(1, want))
+        _assign(kids, np.full(len(taken), c, dtype=np.int64), cuts.table[taken])
     rcfg = RetrainConfig(steps=cfg.memetic_steps, lr=cfg.memetic_lr, multipliers=cfg.multipliers,
                          weight_bits=cfg.weight_bits)
     out, _ = retrain(kids, X, y, rcfg, seed=int(rng.integers(1 << 31)))
@@ -207,6 +189,39 @@ def single_cuts(pop: Population, i: int, *, at_most: int | None = None, rng: np.
     return Cuts(kids, table)
 
 
+def pick_cuts(cuts: Cuts, acc: np.ndarray, acc0: float, area0: float, cost: CostModel, features, *, want: int,
+              shortlist: int = 48, max_saving: float = float("inf"), max_loss: float = float("inf")) -> list[int]:
+    """Rows of ``cuts`` to apply together: the ones with the least accuracy lost per area
+    saved, at most one per connection (or input, or neuron's truncation), ``want`` of them,
+    but no more than save ``max_saving`` together or lose, added up cut by cut, more than
+    ``max_loss`` (the best one is always taken). ``acc``: each cut's accuracy; ``acc0``,
+    ``area0``: the design's own. Only a ``shortlist`` at a time (those that cost the least
+    accuracy per rough saving) is priced with the cost model (``features``: the
+    population-wide feature counter)."""
+    order = np.argsort((acc0 - acc + 1e-4) / cuts.saving, kind="stable")
+    where = cuts.where
+    taken, used, total, lost = [], set(), 0.0, 0.0
+    enough = lambda: len(taken) >= want or total >= max_saving  # noqa: E731
+    for lo in range(0, min(len(order), 4 * shortlist), shortlist):  # shortlists until enough cuts save area
+        short = order[lo:lo + shortlist]
+        saved = area0 - cost.estimate(features(cuts.pop.take(short)))[0]
+        ratio = (acc0 - acc[short] + 1e-4) / np.maximum(saved, 1e-9)
+        for r in np.argsort(ratio, kind="stable"):
+            k = int(short[r])
+            loss = max(0.0, acc0 - float(acc[k]))
+            if saved[r] <= 0 or where[k] in used or (taken and lost + loss > max_loss):
+                continue
+            used.add(where[k])
+            taken.append(k)
+            total += float(saved[r])
+            lost += loss
+            if enough():
+                break
+        if enough():
+            break
+    return taken
+
+
 def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evaluator, cost: CostModel, *,
                    steps: int, per_step: int = 4, shortlist: int = 48, candidates: int = 256,
                    step_area: float = 0.03, retrain_every: int = 4, retrain_cfg: RetrainConfig | None = None, seed: int = 0,
@@ -238,28 +253,9 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
         want = max(per_step, int(np.ceil(0.01 * n)))
         cuts = single_cuts(cur, 0, at_most=max(candidates, 4 * want), rng=rng)
         acc = (evaluator(cuts.pop) == y[None]).mean(axis=1)
-        order = np.argsort((acc0 - acc + 1e-4) / cuts.saving, kind="stable")
-        where = cuts.where
-        taken, used, total, lost = [], set(), 0.0, 0.0
         budget = max(0.0, acc0 - floor) / 10  # the accuracy a step may spend, cut by cut
-        enough = lambda: len(taken) == want or total >= step_area * area0  # noqa: E731
-        for lo in range(0, min(len(order), 4 * shortlist), shortlist):  # shortlists until enough cuts save area
-            short = order[lo:lo + shortlist]
-            saved = area0 - cost.estimate(population_features(cuts.pop.take(short)))[0]
-            ratio = (acc0 - acc[short] + 1e-4) / np.maximum(saved, 1e-9)
-            for r in np.argsort(ratio, kind="stable"):
-                k = int(short[r])
-                loss = max(0.0, acc0 - float(acc[k]))
-                if saved[r] <= 0 or where[k] in used or (taken and lost + loss > budget):
-                    continue
-                used.add(where[k])
-                taken.append(k)
-                total += float(saved[r])
-                lost += loss
-                if enough():
-                    break
-            if enough():
-                break
+        taken = pick_cuts(cuts, acc, acc0, area0, cost, population_features, want=want, shortlist=shortlist,
+                          max_saving=step_area * area0, max_loss=budget)
         if not taken:
             break
         # the chosen cuts together; if together they cost more than the step's budget (cuts
@@ -284,13 +280,13 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
 
 
 def greedy_offspring(pop: Population, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg,
-                     rng: np.random.Generator, floor: float = 0.0) -> Population:
+                     rng: np.random.Generator, floor: float = 0.0, evaluator=None) -> Population:
     """The search's start: a greedy descent (:func:`greedy_descent`) from the seed design
     (row 0 of the initial population), its states as extra individuals."""
     from .evaluate import PopulationEvaluator
 
     rcfg = RetrainConfig(steps=cfg.memetic_steps, lr=cfg.memetic_lr, multipliers=cfg.multipliers,
                          weight_bits=cfg.weight_bits)
-    return greedy_descent(pop, 0, X, y, PopulationEvaluator(X), cost, steps=cfg.greedy_steps,
+    return greedy_descent(pop, 0, X, y, evaluator or PopulationEvaluator(X), cost, steps=cfg.greedy_steps,
                           per_step=cfg.greedy_per_step, retrain_every=cfg.greedy_retrain_every,
                           retrain_cfg=rcfg, seed=int(rng.integers(1 << 31)), floor=floor)

@@ -93,6 +93,7 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
     training accuracy when the seed is another model, e.g. a power-of-two QAT model),
     by default against the seed's own."""
     evaluate = evaluate or make_evaluator(X, y, cost)
+    samples = PopulationEvaluator(X)  # the greedy steps' own evaluations, in this process
     if resume and checkpoint is not None and checkpoint.is_file():
         gen, current, rng, history, seed_acc, evals, archive = load_checkpoint(checkpoint, base, cfg)
     else:
@@ -104,7 +105,8 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
         current = score(seed_population(base, cfg, rng), evaluate, cost, cfg, seed_acc)
         gen, history, evals = 0, [], cfg.population
         if cfg.greedy_steps:  # a greedy descent's states join the start (memetic.py)
-            path = score(greedy_offspring(current.pop, X, y, cost, cfg, rng, floor=seed_acc - cfg.max_loss - 0.02),
+            path = score(greedy_offspring(current.pop, X, y, cost, cfg, rng, floor=seed_acc - cfg.max_loss - 0.02,
+                                          evaluator=samples),
                          evaluate, cost, cfg, seed_acc)
             evals += path.pop.size
             current = select(merge(current, path), cfg.population)
@@ -119,7 +121,8 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
         kids = score(offspring(current, cfg, rng), evaluate, cost, cfg, seed_acc)
         # cut-and-retrain children of the archive (memetic.py); none while nothing is feasible
         if cfg.memetic_every and gen % cfg.memetic_every == 0 and archive.pop.size:
-            kids = merge(kids, score(memetic_offspring(archive, X, y, cost, cfg, rng), evaluate, cost, cfg, seed_acc))
+            kids = merge(kids, score(memetic_offspring(archive, X, y, cost, cfg, rng, samples), evaluate, cost, cfg,
+                                      seed_acc))
         evals += kids.pop.size
         current = select(merge(current, kids), cfg.population)
         # The archive keeps every non-dominated design ever seen: the population alone
