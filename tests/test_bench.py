@@ -36,6 +36,23 @@ def test_budget_selection_takes_the_smallest_verified_design_within_the_loss():
     assert got["budgets"][2]["power_reduction"] == pytest.approx(10.0)
 
 
+def test_half_the_date24_area_picks_on_validation_and_reports_test():
+    def pt(i, val, test, area, verified=True, exact=False):
+        return {"id": i, "exact": exact, "validation_accuracy": val, "test_accuracy": test, "verified": verified,
+                "printed": {"area_cm2": area, "power_mw": area * 3}}
+
+    points = [pt("exact", 0.95, 0.94, 40.0, exact=True), pt("a", 0.93, 0.90, 6.4), pt("b", 0.92, 0.99, 6.0),
+              pt("c", 0.96, 0.96, 6.45, verified=False), pt("d", 0.97, 0.97, 6.6)]
+    assert bench.most_accurate_under(points, 6.5)["id"] == "a"   # b's better test accuracy never decides
+    assert bench.most_accurate_under(points, 5.0) is None
+    row = {"name": "Pendigits", "published": {"date24": (0.901, 13.0)}, "points": points, "explore_s": 600.0,
+           "targets": {"printed": bench._budgets(points, "printed")}}
+    text = "\n".join(bench._date24_section([row, {"name": "Seeds", "published": {}, "points": []}]))
+    line = next(x for x in text.splitlines() if x.startswith("| Pendigits"))
+    assert "a, 0.930 / 0.900, 6.4" in line and "(≥ DATE'24)" not in line and "| 600 |" in line
+    assert "Seeds" not in text
+
+
 @pytest.mark.slow
 @pytest.mark.sim
 @pytest.mark.synth
