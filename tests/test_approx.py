@@ -169,6 +169,11 @@ def test_search_is_deterministic_and_resumes_to_the_same_front(tmp_path):
     assert resumed.front.area.tolist() == full.front.area.tolist()
     for i in range(full.front.pop.size):
         assert resumed.front.pop.individual(i) == full.front.pop.individual(i)
+    # the greedy descent's states (re-scored on validation by explore) come back from the checkpoint
+    assert full.descent.pop.size > 1
+    assert resumed.descent.acc.tolist() == full.descent.acc.tolist()
+    assert [resumed.descent.pop.individual(i) for i in range(resumed.descent.pop.size)] == \
+        [full.descent.pop.individual(i) for i in range(full.descent.pop.size)]
     # every front point respects the accuracy-loss constraint on the training data
     assert (full.front.acc >= full.seed_accuracy - cfg.max_loss - 1e-12).all()
 

@@ -137,3 +137,18 @@ def test_a_step_reports_its_own_peak_memory_not_its_parents():
     assert child < 300, child
     if inflated < 400:  # then this kernel does not show the bug, and the test could not catch it
         pytest.skip(f"ru_maxrss does not inherit the parent's size here ({inflated:.0f} MB)")
+
+
+def test_a_scaling_section_run_on_its_own_says_so_in_the_header_and_the_section(tmp_path):
+    """--render of a run whose scaling.json came from `python -m flows.bench.scaling` later
+    names that commit: the file must not claim every number is from the one make bench run."""
+    from flows.bench import scaling
+
+    meta = {"date": "2026-12-06", "machine": "m", "version": "0.1.0", "commit": "aaa1111", "yosys": "Yosys 0.70",
+            "verilator": "Verilator 5.048", "total_min": 90.0, "png": "fronts.png"}
+    text = bench.markdown([], meta | {"scaling_rerun": "bbb2222"})
+    assert "except the *published* columns and the scaling section, re-run on its own at commit bbb2222" in text
+    assert "re-run on its own" not in bench.markdown([], meta)
+    standalone = scaling.markdown({"via": "python -m flows.bench.scaling", "commit": "bbb2222", "date": "2026-12-06"})
+    assert "From `python -m flows.bench.scaling` at commit bbb2222 on 2026-12-06" in "\n".join(standalone)
+    assert " at commit " not in "\n".join(scaling.markdown({"via": "make bench"}))

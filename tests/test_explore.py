@@ -81,6 +81,33 @@ def test_loss_budget_is_measured_against_the_reference_accuracy():
     assert res.front.pop.size >= 1
 
 
+def test_validation_sees_the_greedy_descent_states_the_fit_part_cannot_rank():
+    """Where the fit part is fitted perfectly, the front's smallest design dominates every
+    state of the descent above it; on validation a larger state can be the better one, and
+    it must reach the validated front (digits 64-16-10 had no design left otherwise)."""
+    from approxmlp.core.golden import evaluate
+    from approxmlp.pipeline.explore import Parts, _candidates, _on_validation
+    from approxmlp.search.nsga2 import SearchResult
+    from tests.conftest import tiny_mlp
+
+    ir = tiny_mlp()
+    X = np.array([[a, b, c] for a in range(0, 16, 3) for b in range(0, 16, 5) for c in (0, 7, 15)])
+    y = evaluate(ir, X).classes  # the exact design is right on every validation sample
+    small = Population.from_mlp(ir, 1)
+    small.masks[0][0, 0, :] = 0  # the first hidden neuron reads nothing
+    assert (evaluate(small.individual(0), X).classes != y).any()
+    # on the fit part both were perfect: the small one alone is on the search's front
+    front = Scored(pop=small, acc=np.ones(1), area=np.array([1.0]), power=np.zeros(1), feasible=np.ones(1, bool))
+    descent = Scored(pop=Population.from_mlp(ir, 1), acc=np.ones(1), area=np.array([5.0]), power=np.zeros(1),
+                     feasible=np.ones(1, bool))
+    parts = Parts(fit=(X, y), val=(X, y), test=(X, y), validation="test")
+    cfg = SearchConfig(max_loss=1.0)
+    without = _on_validation(_candidates(SearchResult(front=front)), parts, 1.0, cfg)
+    assert without.area.tolist() == [1.0]
+    got = _on_validation(_candidates(SearchResult(front=front, descent=descent)), parts, 1.0, cfg)
+    assert got.area.tolist() == [1.0, 5.0] and got.acc[1] == 1.0 > got.acc[0]
+
+
 def _float_model(path, hidden: int, n_in: int = 4, n_out: int = 3, seed: int = 0):
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))

@@ -154,7 +154,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
         close()
     t_search = time.perf_counter() - t0
     val_reference = parts.accuracy(ir, "val")
-    front = combine([_on_validation(r.front, parts, val_reference, cfg) for r in results], opts.max_designs)
+    front = combine([_on_validation(_candidates(r), parts, val_reference, cfg) for r in results], opts.max_designs)
     candidates = [("exact", ir)] + [(f"p{k:02d}", front.design(k, name=f"{ir.name}_p{k:02d}"))
                                     for k in range(front.size)]
     for k, (label, seed_ir) in enumerate(seeds):
@@ -197,6 +197,15 @@ class Parts:
     def accuracy(self, mlp: MLP, part: str) -> float:
         X, y = getattr(self, part)
         return float(np.mean(evaluate(mlp, X).classes == y))
+
+
+def _candidates(result):
+    """What a search offers for validation: its front, and its greedy descent's states
+    (``SearchResult.descent``: the designs between the seed and the front that the fit
+    part cannot tell apart once it is fitted perfectly)."""
+    from ..search.front import merge
+
+    return result.front if result.descent is None else merge(result.front, result.descent)
 
 
 def _on_validation(front, parts: Parts, reference: float, cfg):

@@ -39,12 +39,16 @@ def _scored(arrays: dict[str, np.ndarray], base, prefix: str = "") -> Scored:
 
 
 def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, cfg: SearchConfig,
-                    history: list[dict], seed_acc: float, evaluations: int, archive: Scored | None = None) -> None:
+                    history: list[dict], seed_acc: float, evaluations: int, archive: Scored | None = None,
+                    descent: Scored | None = None) -> None:
     """Atomic: written beside, then renamed, so an interrupt never leaves half a file.
-    Holds the population and the archive of every non-dominated design seen so far."""
+    Holds the population, the archive of every non-dominated design seen so far and the
+    greedy descent's states."""
     arrays = _arrays(s)
     if archive is not None:
         arrays.update(_arrays(archive, "archive."))
+    if descent is not None:
+        arrays.update(_arrays(descent, "descent."))
     meta = {"format": CHECKPOINT_FORMAT, "generation": gen, "config": asdict(cfg), "history": history,
             "rng": rng.bit_generator.state, "base_digest": s.pop.base.digest, "seed_accuracy": seed_acc,
             "evaluations": evaluations}
@@ -66,8 +70,10 @@ def load_checkpoint(path: Path, base, cfg: SearchConfig):
     if meta["config"] != asdict(cfg):
         raise ApproxMLPError(f"checkpoint {path} was written with other search settings; "
                              "resume with the same options or delete it")
-    s = _scored({k: v for k, v in arrays.items() if not k.startswith("archive.")}, base)
+    s = _scored({k: v for k, v in arrays.items() if "." not in k}, base)
     archive = _scored(arrays, base, "archive.") if "archive.acc" in arrays else pareto_front(s)
+    descent = _scored(arrays, base, "descent.") if "descent.acc" in arrays else None
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
-    return meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"], archive
+    return (meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"], archive,
+            descent)

@@ -192,7 +192,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
          f"Produced by `make bench` (`python -m flows.bench.run`) on {meta['date']}, {meta['machine']}; "
          f"approxmlp {meta['version']} (commit {meta['commit']}), {meta['yosys']}, {meta['verilator']}. "
          f"Total wall time {meta['total_min']:.1f} min. Every number below comes from that run, "
-         "except the *published* columns."
+         "except the *published* columns"
+         + (f" and the scaling section, re-run on its own at commit {meta['scaling_rerun']} (see there)."
+            if meta.get("scaling_rerun") else ".")
          + (f" This file was written from that run's kept results by `--render` at commit {meta['rendered_at']}."
             if meta.get("rendered_at") else ""), "",
          "Each data set: QAT-trained exact 8-bit baseline (`approxmlp train`, literature topology) and "
@@ -510,8 +512,11 @@ def render(a: argparse.Namespace) -> int:
         print(f"error: no finished run in {a.out} ({exc}); run `make bench` first", file=sys.stderr)
         return 2
     kept = a.out / "scaling" / "scaling.json"
-    scaling_md = scaling.markdown(json.loads(kept.read_text())) if kept.is_file() else []
-    write_reports(a, rows, meta | {"rendered_at": _meta(0.0)["commit"]}, scaling_md)
+    res = json.loads(kept.read_text()) if kept.is_file() else {}
+    scaling_md = scaling.markdown(res) if res else []
+    # a scaling section run on its own (python -m flows.bench.scaling) after the run says so
+    rerun = {"scaling_rerun": res["commit"]} if res.get("via") != "make bench" and "commit" in res else {}
+    write_reports(a, rows, meta | {"rendered_at": _meta(0.0)["commit"]} | rerun, scaling_md)
     return 0
 
 

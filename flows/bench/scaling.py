@@ -350,7 +350,8 @@ def markdown(res: dict) -> list[str]:
     ok = [r for r in res["ladder"] if "error" not in r]
     ex = res["ladder_explore"]
     L = ["## Scaling: tool time and memory against network size", "",
-         f"From `{res.get('via', 'python -m flows.bench.scaling')}`{' (--quick)' if res['quick'] else ''}, "
+         f"From `{res.get('via', 'python -m flows.bench.scaling')}`{' (--quick)' if res['quick'] else ''}"
+         + (f" at commit {res['commit']} on {res['date']}" if "commit" in res else "") + ", "
          + (f"{res['total_s'] / 60:.0f} min: the digits rows {res['digits_s'] / 60:.1f}, the ladder "
             f"{res['ladder_s'] / 60:.1f}. " if "total_s" in res else "stopped before its end: the networks it finished. ")
          + (f"{res['cpus']} CPUs, 5-minute load average {res['load'][0]:.1f} at the start and {res['load'][1]:.1f} at the "
@@ -439,6 +440,16 @@ def section(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> t
     return markdown(res), res
 
 
+def _provenance() -> dict:
+    """The commit and date of a run on its own (``make bench`` gives its section the run's)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {"commit": commit, "date": time.strftime("%Y-%m-%d")}
+
+
 def ok(res: dict) -> bool:
     """Every network ran, every design verified, the digits rows within the limit."""
     rows = res["ladder"] + res["digits"]
@@ -472,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (a.shared / "datasets").is_dir():
         ap.error(f"no reference data at {a.shared / 'datasets'}; pass --shared DIR")
-    res = run_all(a.shared, a.out, quick=a.quick, seed=a.seed)
+    res = run_all(a.shared, a.out, quick=a.quick, seed=a.seed) | _provenance()
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "scaling.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     print("\n".join(markdown(res)))
