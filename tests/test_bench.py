@@ -152,3 +152,22 @@ def test_a_scaling_section_run_on_its_own_says_so_in_the_header_and_the_section(
     standalone = scaling.markdown({"via": "python -m flows.bench.scaling", "commit": "bbb2222", "date": "2026-12-06"})
     assert "From `python -m flows.bench.scaling` at commit bbb2222 on 2026-12-06" in "\n".join(standalone)
     assert " at commit " not in "\n".join(scaling.markdown({"via": "make bench"}))
+
+
+def test_a_scaling_network_run_again_synthesizes_again(tmp_path, monkeypatch):
+    """A network trained afresh starts with an empty synthesis cache: an earlier run's netlist
+    of the same (deterministic) design would make its compile and synth times a lookup."""
+    from flows.bench import scaling
+
+    out = tmp_path / "net"
+    (out / "synth-cache").mkdir(parents=True)
+    (out / "synth-cache" / "netlist-of-an-earlier-run").write_text("stale")
+    seen = []
+
+    def step(job):
+        seen.append((job["kind"], sorted(p.name for p in Path(job["cache"]).glob("*"))))
+        return {"wall_s": 1.0, "search_s": 1.0, "realize_s": 1.0}
+
+    monkeypatch.setattr(scaling, "run_step", step)
+    scaling.run_network(scaling.Rung("digits", "digits", (3,)), tmp_path, out, explore={}, train={}, seed=0)
+    assert seen == [("train", []), ("compile", []), ("explore", [])]

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -204,6 +205,8 @@ def run_network(r: Rung, shared: Path, out: Path, *, explore: dict, train: dict,
     out.mkdir(parents=True, exist_ok=True)
     row: dict = {"name": r.name, "hidden": list(r.hidden), "explore_settings": explore}
     cache = (model.parent if model is not None else out) / "synth-cache"
+    if model is None:  # an earlier run's cache would turn this run's synthesis into a lookup
+        shutil.rmtree(cache, ignore_errors=True)
     base = {"spec": spec, "seed": seed, "name": name, "hidden": list(r.hidden), "cache": str(cache)}
     if model is None:
         model = out / "model.pt"
