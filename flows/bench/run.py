@@ -358,9 +358,8 @@ def _date24_section(rows: list[dict]) -> list[str]:
         if not d24:
             continue
         best = most_accurate_under(r["points"], d24[1] / 2)
-        ours = "none" if best is None else (f"{best['id']}, {_acc_pair(best)}"
-                                            f"{' (≥ DATE' + chr(39) + '24)' if best['test_accuracy'] >= d24[0] else ''}, "
-                                            f"{_a(best['printed']['area_cm2'])}")
+        beats = " (≥ DATE'24)" if best and best["test_accuracy"] >= d24[0] else ""
+        ours = "none" if best is None else f"{best['id']}, {_acc_pair(best)}{beats}, {_a(best['printed']['area_cm2'])}"
         cells = []
         for e in r["targets"]["printed"]["budgets"]:
             if e["max_loss"] in (0.01, 0.05):
@@ -466,14 +465,9 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _meta(total_s: float) -> dict:
-    from approxmlp import __version__
-    from approxmlp.backend.tools import verilator_version, yosys_version
-
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count()
+def commit() -> str:
+    """The checked-out commit, marked when the package or the flows differ from it (the
+    provenance of a run: this one's, or a scaling section's run on its own)."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -482,10 +476,21 @@ def _meta(total_s: float) -> dict:
         except (OSError, subprocess.CalledProcessError):
             return ""
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
     if git("status", "--porcelain", "--untracked-files=no", "--", "approxmlp", "flows"):
-        commit += " + local changes"
-    return {"commit": commit, "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {cpus} CPUs, Python "
+        head += " + local changes"
+    return head
+
+
+def _meta(total_s: float) -> dict:
+    from approxmlp import __version__
+    from approxmlp.backend.tools import verilator_version, yosys_version
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    return {"commit": commit(), "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {cpus} CPUs, Python "
             f"{platform.python_version()}", "version": __version__, "yosys": yosys_version().split(" (")[0],
             "verilator": verilator_version(), "total_min": total_s / 60}
 
@@ -516,7 +521,7 @@ def render(a: argparse.Namespace) -> int:
     scaling_md = scaling.markdown(res) if res else []
     # a scaling section run on its own (python -m flows.bench.scaling) after the run says so
     rerun = {"scaling_rerun": res["commit"]} if res.get("via") != "make bench" and "commit" in res else {}
-    write_reports(a, rows, meta | {"rendered_at": _meta(0.0)["commit"]} | rerun, scaling_md)
+    write_reports(a, rows, meta | {"rendered_at": commit()} | rerun, scaling_md)
     return 0
 
 

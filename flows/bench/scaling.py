@@ -205,10 +205,9 @@ def run_network(r: Rung, shared: Path, out: Path, *, explore: dict, train: dict,
     out.mkdir(parents=True, exist_ok=True)
     row: dict = {"name": r.name, "hidden": list(r.hidden), "explore_settings": explore}
     cache = (model.parent if model is not None else out) / "synth-cache"
-    if model is None:  # an earlier run's cache would turn this run's synthesis into a lookup
-        shutil.rmtree(cache, ignore_errors=True)
     base = {"spec": spec, "seed": seed, "name": name, "hidden": list(r.hidden), "cache": str(cache)}
     if model is None:
+        shutil.rmtree(cache, ignore_errors=True)  # an earlier run's would make this run's synthesis a lookup
         model = out / "model.pt"
         log(f"{_label(r)}: train")
         row["train"] = run_step(base | {"kind": "train", "out": str(model), "train": train})
@@ -445,12 +444,9 @@ def section(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> t
 
 def _provenance() -> dict:
     """The commit and date of a run on its own (``make bench`` gives its section the run's)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"commit": commit, "date": time.strftime("%Y-%m-%d")}
+    from flows.bench.run import commit
+
+    return {"commit": commit(), "date": time.strftime("%Y-%m-%d")}
 
 
 def ok(res: dict) -> bool:
