@@ -19,7 +19,8 @@ from .errors import ApproxMLPError, VerificationError
 from .progress import Task
 
 console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+# Tables of figures with intervals are wide: off a terminal (CI logs, files) do not wrap them at 80.
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _bars_wanted() -> bool:
@@ -361,6 +362,10 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--val-fraction", type=float, default=0.2, show_default=True,
               help="Part of the training split held out for validation (every pick is made on it), unless "
                    "the split folder has X_val.npy/Y_val.npy; the same default as `approxmlp train`.")
+@click.option("--confidence", type=float, default=0.9, show_default=True,
+              help="One-sided confidence that a pick's loss is within its budget: the pick is the smallest "
+                   "design whose paired validation loss against the exact design has its upper bound at this "
+                   "level within the budget (0: the point estimate).")
 @click.option("--max-power-mw", type=float, default=None, help="Power budget (estimated static power, mW).")
 @click.option("--max-designs", type=int, default=20, show_default=True,
               help="Most front points to emit, verify and synthesize (spread along the front).")
@@ -371,40 +376,46 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--label", default=None, help="Label column of a CSV.")
 @click.option("-q", "--quiet", is_flag=True)
 def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: str, out: Path, population: int,
-                generations: int, multipliers: str, max_loss: float, val_fraction: float, max_power_mw: float | None,
-                max_designs: int, seed: int,
+                generations: int, multipliers: str, max_loss: float, val_fraction: float, confidence: float,
+                max_power_mw: float | None, max_designs: int, seed: int,
                 workers: int, scheduler: str | None, resume: bool, label: str | None, quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
-    from .pipeline.explore import ExploreOptions, fmt, run_explore
+    from .pipeline.explore import ExploreOptions, fmt, fmt_acc, fmt_loss, run_explore
 
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
                           scheduler=scheduler, resume=resume, label=label, seed_model=seed_model or None,
-                          max_designs=max_designs, val_fraction=val_fraction)
+                          max_designs=max_designs, val_fraction=val_fraction, confidence=confidence)
     steps = Steps(not quiet)
     try:
         summary = run_explore(model, data, out, opts, progress=steps)
     finally:
         steps.close()
     metric = summary["metric"]
-    table = Table("budget", "design", "val acc (picked on)", "test acc", metric, "power mW", "area red.", "power red.",
-                  title=f"approxmlp explore: {summary['data']} on {target}")
+    table = Table("budget", "design", "val acc (picked on)", "val loss (pts)", "test acc", "test loss (pts)", metric,
+                  "power mW", "area red.", "power red.", title=f"approxmlp explore: {summary['data']} on {target}")
     b = summary["baseline"]
-    table.add_row("exact", "exact", f"{b['validation_accuracy']:.4f}", f"{b['test_accuracy']:.4f}", fmt(b[metric]),
-                  fmt(b["power_mw"], 3), "1.00x", "1.00x")
+    table.add_row("exact", "exact", fmt_acc(b["validation_accuracy"], b["validation_interval"]), "",
+                  fmt_acc(b["test_accuracy"], b["test_interval"]), "", fmt(b[metric]), fmt(b["power_mw"], 3),
+                  "1.00x", "1.00x")
     for e in summary["budgets"]:
         if e["design"] is None:
-            table.add_row(f"{e['max_loss']:.0%}", "none", "", "", "", "", "", "")
+            table.add_row(f"{e['max_loss']:.0%}", "none", "", "", "", "", "", "", "", "")
             continue
         pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "-"
         ar = f"{e['area_reduction']:.2f}x" if e.get("area_reduction") else "-"
-        table.add_row(f"{e['max_loss']:.0%}", e["design"], f"{e['validation_accuracy']:.4f}", f"{e['test_accuracy']:.4f}",
-                      fmt(e[metric]), fmt(e["power_mw"], 3), ar, pr)
+        table.add_row(f"{e['max_loss']:.0%}", e["design"], fmt_acc(e["validation_accuracy"], e["validation_interval"]),
+                      fmt_loss(e["validation_loss"]), fmt_acc(e["test_accuracy"], e["test_interval"]),
+                      fmt_loss(e["test_loss"]), fmt(e[metric]), fmt(e["power_mw"], 3), ar, pr)
     out_console.print(table)
     sel = summary["selection"]
-    out_console.print(f"picked on validation accuracy ({sel['samples']['validation']} samples, {sel['validation']}); "
-                      f"test accuracy ({sel['samples']['test']} samples) reported, never used to choose")
+    out_console.print(f"picked on validation ({sel['samples']['validation']} samples, {sel['validation']}): "
+                      f"{sel['rule']}; test ({sel['samples']['test']} samples) reported, never used to choose; "
+                      "brackets: 95% intervals; losses paired against the exact design, in points")
+    for e in summary["budgets"]:
+        if e.get("note"):
+            out_console.print(f"{e['max_loss']:.0%}: {e['note']}")
     out_console.print(f"Pareto front: {out / 'pareto.json'}, {out / 'pareto.png'}; designs in {out / 'designs'}")
 
 
@@ -414,7 +425,7 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
 @click.option("-q", "--quiet", is_flag=True)
 def demo_cmd(out: Path, target: str, quiet: bool) -> None:
     """The whole flow on bundled data, offline, in about a minute and a half: QAT, a genetic
-    approximation search, and the smallest verified design within 1% validation loss of
+    approximation search, and the smallest verified design certified within 5% loss of
     the exact one, side by side with it."""
     from .pipeline.demo import run_demo
 
@@ -430,7 +441,7 @@ def demo_cmd(out: Path, target: str, quiet: bool) -> None:
 
 def print_demo(summary: dict) -> None:
     """Exact against the chosen approximate design, and the files to open."""
-    from .pipeline.explore import fmt
+    from .pipeline.explore import fmt, fmt_acc, fmt_loss
 
     d = summary["demo"]
     ex, ch = d["exact"], d["chosen"]
@@ -438,7 +449,7 @@ def print_demo(summary: dict) -> None:
     unit = "cm²" if metric == "area_cm2" else "LUTs"
     title = f"approxmlp demo: {summary['data']} {d['topology']} on {summary['target']}"
     if ch is None:
-        out_console.print(f"{title}: no verified design within {d['budget']:.0%} validation loss; see {d['report']}")
+        out_console.print(f"{title}: no verified design certified within {d['budget']:.0%} loss; see {d['report']}")
         return
     table = Table("", "exact", f"approximate ({ch['id']})", "reduction", title=title)
 
@@ -449,15 +460,24 @@ def print_demo(summary: dict) -> None:
         v = p["verification"]
         return f"{v['vectors'] - v['mismatches']}/{v['vectors']}" + ("" if v["passed"] else " FAILED")
 
-    table.add_row("validation accuracy (picked on)", f"{ex['validation_accuracy']:.4f}", f"{ch['validation_accuracy']:.4f}", "")
-    table.add_row("test accuracy (reported)", f"{ex['test_accuracy']:.4f}", f"{ch['test_accuracy']:.4f}", "")
+    table.add_row("validation accuracy (picked on)", fmt_acc(ex["validation_accuracy"], ex["validation_interval"]),
+                  fmt_acc(ch["validation_accuracy"], ch["validation_interval"]), "")
+    table.add_row("validation loss, paired (points)", "", fmt_loss(ch["validation_loss"]),
+                  f"bound {100 * ch['loss_bound']:+.1f}")
+    table.add_row("test accuracy (reported)", fmt_acc(ex["test_accuracy"], ex["test_interval"]),
+                  fmt_acc(ch["test_accuracy"], ch["test_interval"]), "")
+    table.add_row("test loss, paired (points)", "", fmt_loss(ch["test_loss"]), "")
     table.add_row(f"area ({unit})", fmt(ex[metric]), fmt(ch[metric]), ratio(ex[metric], ch[metric]))
     table.add_row("power (mW)", fmt(ex["power_mw"], 3), fmt(ch["power_mw"], 3), ratio(ex["power_mw"], ch["power_mw"]))
     table.add_row("cells", str(ex["cells"]), str(ch["cells"]), ratio(ex["cells"], ch["cells"]))
     table.add_row("test vectors verified (RTL = golden)", vectors(ex), vectors(ch), "")
     out_console.print(table)
-    out_console.print(f"the smallest verified design within {d['budget']:.0%} validation loss of the exact one "
-                      f"(of {summary['search']['realized_designs']} front designs made real)")
+    conf = summary["selection"]["confidence"]
+    out_console.print(f"the smallest verified design whose validation loss against the exact one is within "
+                      f"{d['budget']:.0%} with {conf:.0%} confidence (of {summary['search']['realized_designs']} "
+                      "front designs made real); brackets: 95% intervals")
+    if d["pick"].get("note"):
+        out_console.print(d["pick"]["note"])
     out_console.print(f"RTL:    {d['rtl']}")
     out_console.print(f"Pareto: {d['pareto_png']}")
     out_console.print(f"report: {d['report']}")

@@ -20,29 +20,36 @@ def test_unknown_data_set_is_refused(capsys):
     assert "unknown data set Nope" in capsys.readouterr().err
 
 
-def test_budget_selection_takes_the_smallest_verified_design_within_the_loss():
-    """On validation accuracy; test accuracy is carried along and never decides."""
-    def pt(i, acc, area, verified=True, exact=False, test=None):
-        return {"id": i, "exact": exact, "validation_accuracy": acc, "test_accuracy": acc if test is None else test,
-                "verified": verified, "printed": {"area_cm2": area, "power_mw": area * 3}}
+def _pt(i, val, area, *, bound=None, verified=True, exact=False, test=None):
+    """A realized design as the bench keeps it; ``bound``: its loss bound (exact: 0)."""
+    loss = {"loss": 0.0, "low": -0.01, "high": 0.01, "n": 100, "worse": 0, "better": 0}
+    return {"id": i, "exact": exact, "validation_accuracy": val, "test_accuracy": val if test is None else test,
+            "validation_interval": [val - 0.05, val + 0.03], "test_interval": [val - 0.04, val + 0.02],
+            "validation_loss": loss, "test_loss": loss, "loss_bound": 0.0 if exact else bound,
+            "verified": verified, "printed": {"area_cm2": area, "power_mw": area * 3}}
 
-    points = [pt("exact", 0.90, 10.0, exact=True), pt("a", 0.895, 4.0), pt("b", 0.88, 2.0),
-              pt("c", 0.86, 1.0), pt("d", 0.89, 0.5, verified=False),
-              pt("e", 0.70, 0.25, test=0.99)]  # would win every budget if test accuracy chose
+
+def test_budget_selection_takes_the_smallest_verified_design_certified_within_the_loss():
+    """On the loss bound (explore's rule); the point estimate and test accuracy never decide."""
+    points = [_pt("exact", 0.90, 10.0, exact=True), _pt("a", 0.895, 4.0, bound=0.009), _pt("b", 0.88, 2.0, bound=0.02),
+              _pt("c", 0.86, 1.0, bound=0.05), _pt("d", 0.89, 0.5, bound=0.0, verified=False),
+              _pt("e", 0.70, 0.25, bound=0.3, test=0.99),  # would win every budget if test accuracy chose
+              _pt("f", 0.90, 0.6, bound=0.051)]  # no loss on its point estimate, but not certified within 5%
     got = bench._budgets(points, "printed")
     assert [e["design"] for e in got["budgets"]] == ["a", "b", "c"]
     assert got["budgets"][1]["accuracy"] == 0.88 and got["budgets"][1]["validation_accuracy"] == 0.88
+    assert got["budgets"][1]["test_interval"] == [0.84, 0.9] and got["budgets"][1]["loss_bound"] == 0.02
     assert got["budgets"][0]["reduction"] == pytest.approx(2.5)
     assert got["budgets"][2]["power_reduction"] == pytest.approx(10.0)
+    # nothing certified: the exact design is the pick, and the table says how sure each figure is
+    alone = bench._budgets([points[0], _pt("g", 0.93, 1.0, bound=0.2)], "printed")
+    assert [e["design"] for e in alone["budgets"]] == ["exact"] * 3
 
 
 def test_half_the_date24_area_picks_on_validation_and_reports_test():
-    def pt(i, val, test, area, verified=True, exact=False):
-        return {"id": i, "exact": exact, "validation_accuracy": val, "test_accuracy": test, "verified": verified,
-                "printed": {"area_cm2": area, "power_mw": area * 3}}
-
-    points = [pt("exact", 0.95, 0.94, 40.0, exact=True), pt("a", 0.93, 0.90, 6.4), pt("b", 0.92, 0.99, 6.0),
-              pt("c", 0.96, 0.96, 6.45, verified=False), pt("d", 0.97, 0.97, 6.6)]
+    points = [_pt("exact", 0.95, 40.0, exact=True, test=0.94), _pt("a", 0.93, 6.4, bound=0.05, test=0.90),
+              _pt("b", 0.92, 6.0, bound=0.06, test=0.99), _pt("c", 0.96, 6.45, bound=0.0, verified=False, test=0.96),
+              _pt("d", 0.97, 6.6, bound=0.0, test=0.97)]
     assert bench.most_accurate_under(points, 6.5)["id"] == "a"   # b's better test accuracy never decides
     assert bench.most_accurate_under(points, 5.0) is None
     row = {"name": "Pendigits", "published": {"date24": (0.901, 13.0)}, "points": points, "explore_s": 600.0,

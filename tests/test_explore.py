@@ -86,7 +86,8 @@ def test_validation_sees_the_greedy_descent_states_the_fit_part_cannot_rank():
     state of the descent above it; on validation a larger state can be the better one, and
     it must reach the validated front (digits 64-16-10 had no design left otherwise)."""
     from approxmlp.core.golden import evaluate
-    from approxmlp.pipeline.explore import Parts, _candidates, _on_validation
+    from approxmlp.pipeline.explore import _candidates
+    from approxmlp.pipeline.select import Rule, validated_front
     from approxmlp.search.nsga2 import SearchResult
     from tests.conftest import tiny_mlp
 
@@ -100,11 +101,12 @@ def test_validation_sees_the_greedy_descent_states_the_fit_part_cannot_rank():
     front = Scored(pop=small, acc=np.ones(1), area=np.array([1.0]), power=np.zeros(1), feasible=np.ones(1, bool))
     descent = Scored(pop=Population.from_mlp(ir, 1), acc=np.ones(1), area=np.array([5.0]), power=np.zeros(1),
                      feasible=np.ones(1, bool))
-    parts = Parts(fit=(X, y), val=(X, y), test=(X, y), validation="test")
-    cfg = SearchConfig(max_loss=1.0)
-    without = _on_validation(_candidates(SearchResult(front=front)), parts, 1.0, cfg)
+    exact = np.ones(len(y), bool)
+    kw = dict(max_loss=1.0, max_power_mw=None, budgets=(), k=1)  # room for one design: the fit front's is not needed
+    without = validated_front([_candidates(SearchResult(front=front))], X, y, exact, Rule(), **kw)
     assert without.area.tolist() == [1.0]
-    got = _on_validation(_candidates(SearchResult(front=front, descent=descent)), parts, 1.0, cfg)
+    kw["k"] = 2
+    got = validated_front([_candidates(SearchResult(front=front, descent=descent))], X, y, exact, Rule(), **kw)
     assert got.area.tolist() == [1.0, 5.0] and got.acc[1] == 1.0 > got.acc[0]
 
 

@@ -6,8 +6,8 @@
    operand bit masks, truncations, argmax bits): every front point and the exact
    design emitted, verified on every test vector with cocotb + Verilator, synthesized
    with Yosys + ABC onto the EGFET printed cells;
-3. the smallest verified design within 1% *validation* loss of the exact baseline, side
-   by side with it: accuracy (validation, on which it was picked; test, reported), area,
+3. the smallest verified design whose paired *validation* loss against the exact baseline
+   is within 5 % with 90 % confidence, side by side with it: accuracy (validation, on which it was picked; test, reported), area,
    power, cells, the reductions, the vectors verified, and where to open its RTL.
 
 About a minute and a half on two cores. Everything lands in ``OUT/``: ``model.pt`` and
@@ -23,8 +23,11 @@ from ..progress import Progress, quiet
 
 DEMO_DATA = "breast_cancer"
 DEMO_HIDDEN = (3,)
-#: The loss budget of the pick, in points of validation accuracy.
-DEMO_BUDGET = 0.01
+#: The loss budget of the pick, in points of accuracy against the exact design. 5 %, not 1 %:
+#: the validation part holds 80 samples, and a 1 % loss is less than one of them; the pick
+#: must be certified (explore's 90 % bound on the paired loss), and no design but the exact
+#: one can certify 1 % on 80 samples unless it is better on several of them.
+DEMO_BUDGET = 0.05
 #: The search's budget: small and fixed, so the demo takes the same minute or two anywhere.
 DEMO_SEARCH = {"population": 64, "generations": 100, "max_designs": 8}
 

@@ -41,7 +41,9 @@ from ..core.golden import evaluate
 from ..core.ir import MLP
 from ..errors import ApproxMLPError
 from ..progress import task
+from ..stats import REPORT_LEVEL, accuracy_interval, paired_loss
 from .compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
+from .select import CONFIDENCE, Rule, most_accurate_within_power, smallest_within, validated_front
 
 BUDGETS = (0.01, 0.02, 0.05)
 
@@ -71,6 +73,10 @@ class ExploreOptions:
     #: Part of the training split held out for validation, when the data set has no
     #: validation split of its own (every pick is made on it).
     val_fraction: float = 0.2
+    #: One-sided confidence that a pick's loss on unseen data is within its budget: a pick's
+    #: paired loss against the exact design on the validation part, upper bound at this
+    #: level (0: the point estimate).
+    confidence: float = CONFIDENCE
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -108,7 +114,6 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     from ..backend.cost import load_model as load_cost
     from ..frontend.data import load_dataset
     from ..search.config import SearchConfig
-    from ..search.front import combine
     from ..search.nsga2 import make_evaluator, run_search
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
@@ -116,6 +121,9 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     check_options(copts)
     if not 0 <= opts.max_loss < 1:
         raise ApproxMLPError(f"--max-loss must be in 0..1 (a fraction: 0.05 is 5 points), not {opts.max_loss}")
+    if isinstance(opts.confidence, bool) or not 0 <= opts.confidence < 1:
+        raise ApproxMLPError(f"--confidence must be in 0..1 (0.9: the loss bound holds with 90 % confidence; "
+                             f"0: pick on the point estimate), not {opts.confidence}")
     if opts.population < 4 or opts.generations < 1 or opts.max_designs < 1:
         raise ApproxMLPError("--population must be >= 4, --generations >= 1 and --max-designs >= 1")
     cost = load_cost(opts.target)
@@ -153,15 +161,17 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     finally:
         close()
     t_search = time.perf_counter() - t0
-    val_reference = parts.accuracy(ir, "val")
-    front = combine([_on_validation(_candidates(r), parts, val_reference, cfg) for r in results], opts.max_designs)
+    rule = Rule(opts.confidence)
+    progress(f"re-scoring the candidates on {len(parts.val[1])} validation samples")
+    front = validated_front([_candidates(r) for r in results], *parts.val, parts.correct(ir, "val"), rule,
+                            max_loss=cfg.max_loss, max_power_mw=cfg.max_power_mw, budgets=BUDGETS, k=opts.max_designs)
     candidates = [("exact", ir)] + [(f"p{k:02d}", front.design(k, name=f"{ir.name}_p{k:02d}"))
                                     for k in range(front.size)]
     for k, (label, seed_ir) in enumerate(seeds):
         if seed_ir is not ir:  # the seed models as trained, for comparison
             candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
     designs = _realize(candidates, data, quantizer, parts, out, copts, progress)
-    summary = _summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds])
+    summary = _summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds], rule)
     (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
     _plot(summary, out / "pareto.png")
     (out / "report.md").write_text(_markdown(summary))
@@ -194,9 +204,13 @@ class Parts:
     test: tuple[np.ndarray, np.ndarray]
     validation: str  # where the validation part comes from, for the report
 
-    def accuracy(self, mlp: MLP, part: str) -> float:
+    def correct(self, mlp: MLP, part: str) -> np.ndarray:
+        """Per sample of ``part``: is ``mlp``'s class the label?"""
         X, y = getattr(self, part)
-        return float(np.mean(evaluate(mlp, X).classes == y))
+        return evaluate(mlp, X).classes == y
+
+    def accuracy(self, mlp: MLP, part: str) -> float:
+        return float(np.mean(self.correct(mlp, part)))
 
 
 def _candidates(result):
@@ -206,24 +220,6 @@ def _candidates(result):
     from ..search.front import merge
 
     return result.front if result.descent is None else merge(result.front, result.descent)
-
-
-def _on_validation(front, parts: Parts, reference: float, cfg):
-    """A search's front re-scored on the validation part: accuracy replaced by validation
-    accuracy, feasibility by the loss budget against the exact baseline's validation
-    accuracy (and the power budget, on the estimate as in the search), then its own
-    non-dominated points again."""
-    from ..search.evaluate import evaluate_population
-    from ..search.front import pareto_front
-
-    if front.pop.size == 0:
-        return front
-    X, y = parts.val
-    acc = (evaluate_population(front.pop, X) == y[None, :]).mean(axis=1)
-    ok = acc >= reference - cfg.max_loss - 1e-12
-    if cfg.max_power_mw is not None:
-        ok &= front.power <= cfg.max_power_mw
-    return pareto_front(replace(front, acc=acc, feasible=ok))
 
 
 def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> list[tuple[str, MLP]]:
@@ -267,6 +263,7 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
             write_vectors(folder / "vectors", Xte, golden, data.y_test)
             rows.append({"id": ident, "ir": mlp, "rtl": rtl, "golden": golden,
                          "train_accuracy": parts.accuracy(mlp, "fit"),
+                         "val_correct": parts.correct(mlp, "val"), "test_correct": golden == data.y_test,
                          "validation_accuracy": parts.accuracy(mlp, "val"),
                          "test_accuracy": float(np.mean(golden == data.y_test)),  # reported, never chosen on
                          "lint_warnings": len(lint(rtl, "top"))})
@@ -312,59 +309,74 @@ def _metric(row: dict) -> tuple[str, float | None]:
 PICKED_ON = "validation_accuracy"
 
 
-def smallest_within(points: list[dict], min_accuracy: float, cost, verified) -> dict | None:
-    """The cheapest verified point whose *validation* accuracy is at least ``min_accuracy``
-    (ties: the more accurate on validation), or None: the pick behind every per-budget
-    line, here and in the bench."""
-    ok = [p for p in points if verified(p) and cost(p) is not None and p[PICKED_ON] >= min_accuracy - 1e-12]
-    return min(ok, key=lambda p: (cost(p), -p[PICKED_ON]), default=None)
-
-
-def most_accurate_within_power(points: list[dict], max_power_mw: float, verified) -> dict | None:
-    """The verified point of highest *validation* accuracy whose synthesized power fits
-    ``max_power_mw`` (ties: the lower power), or None: the power-budget pick."""
-    ok = [p for p in points if verified(p) and p.get("power_mw") is not None and p["power_mw"] <= max_power_mw]
-    return max(ok, key=lambda p: (p[PICKED_ON], -p["power_mw"]), default=None)
+def _figures(row: dict, base: dict, rule: Rule) -> dict:
+    """A realized design's accuracies with 95 % intervals, its paired losses against the
+    exact design (``base``) on the same validation and test samples with 95 % intervals,
+    and the pick rule's one-sided bound on its validation loss."""
+    out = {}
+    for part, key in (("validation", "val_correct"), ("test", "test_correct")):
+        c = row[key]
+        out[f"{part}_interval"] = list(accuracy_interval(int(c.sum()), c.size, REPORT_LEVEL))
+        out[f"{part}_loss"] = paired_loss(base[key], c, REPORT_LEVEL).to_json()
+    out["loss_bound"] = 0.0 if row is base else rule.bound(base["val_correct"], row["val_correct"])
+    return out
 
 
 def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions, t_search: float, data,
-               parts: Parts, seed_labels: list[str]) -> dict:
+               parts: Parts, seed_labels: list[str], rule: Rule) -> dict:
     """``results``: one search result per seed model; ``front``: the points made real (the
-    searches' fronts re-scored on validation, combined and thinned to --max-designs), in
-    the order of ``rows[1:]``."""
+    searches' candidates re-scored on validation, see ``select.validated_front``), in the
+    order of ``rows[1:]``."""
     base = rows[0]
     points = []
     for row in rows:
         syn = row["synthesis"]
+        pickable = not row["id"].startswith("seed")  # the seed models as trained: shown, not picked
+        fig = _figures(row, base, rule)
+        if not pickable:
+            fig["loss_bound"] = None
         points.append({"id": row["id"], "train_accuracy": row["train_accuracy"],
                        "validation_accuracy": row["validation_accuracy"], "test_accuracy": row["test_accuracy"],
+                       **fig,
                        "rtl_accuracy": row["rtl_accuracy"], "estimated_area_um2": None,
                        "area_cm2": syn.get("area_cm2"), "power_mw": syn.get("power_mw"),
                        "luts": syn.get("luts"), "cells": syn.get("cell_count"),
                        "rtl": str(Path("designs") / row["id"] / "rtl" / "top.v"),
                        "verification": row["verification"], "ir_sha256": row["ir"].digest,
                        "exact": row["id"] == "exact",
-                       "picked_on": None if row["id"] == "exact" or row["id"].startswith("seed") else PICKED_ON})
+                       "picked_on": PICKED_ON if pickable and row["id"] != "exact" else None})
     for k in range(front.size):
         points[k + 1]["estimated_area_um2"] = float(front.area[k])
         points[k + 1]["estimated_power_mw"] = float(front.power[k])
     metric, base_cost = _metric(base)
     base = points[0]
     verified = lambda p: p["verification"]["passed"]  # noqa: E731
+    n_val = len(parts.val[1])
+    finest = rule.finest(n_val)
     budgets = []
     for b in BUDGETS:
-        best = smallest_within(points, base[PICKED_ON] - b, lambda p: p[metric], verified)
-        entry = {"max_loss": b, "design": best["id"] if best else None, "picked_on": PICKED_ON}
+        best = smallest_within(points, b, lambda p: p[metric], verified)
+        entry = {"max_loss": b, "design": best["id"] if best else None, "picked_on": PICKED_ON,
+                 "confidence": rule.confidence, "resolvable": finest <= b + 1e-12,
+                 "note": _budget_note(b, best, n_val, rule)}
         if best:
             entry.update(_pick_figures(best, base, metric, base_cost))
         budgets.append(entry)
     summary = {"approxmlp_version": __version__, "target": opts.target, "data": data.name,
                "metric": metric, "baseline": points[0], "float_accuracy": float_acc,
                "selection": {"picked_on": PICKED_ON, "validation": parts.validation,
-                             "samples": {"train": len(parts.fit[1]), "validation": len(parts.val[1]),
+                             "samples": {"train": len(parts.fit[1]), "validation": n_val,
                                          "test": len(parts.test[1])},
+                             "rule": "the smallest verified design whose paired validation loss against the exact "
+                                     f"design is within the budget with {rule.confidence:.0%} one-sided confidence "
+                                     "(Tango's score bound)" if rule.confidence else
+                                     "the smallest verified design whose validation loss (point estimate) is "
+                                     "within the budget",
+                             "confidence": rule.confidence, "finest_budget": finest,
+                             "intervals": f"{REPORT_LEVEL:.0%} two-sided: Wilson for accuracies, Tango for paired "
+                                          "losses against the exact design on the same samples",
                              "test": "scored once per realized design and reported; never used to choose",
-                             "loss_budgets": "points of validation accuracy below the exact baseline's"},
+                             "loss_budgets": "points of validation accuracy below the exact baseline's, paired"},
                "search": {"population": opts.population, "generations": opts.generations,
                           "multipliers": opts.multipliers, "max_loss": opts.max_loss,
                           "max_power_mw": opts.max_power_mw, "seed": opts.seed,
@@ -385,18 +397,35 @@ def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions
     return summary
 
 
+def _budget_note(budget: float, best: dict | None, n_val: int, rule: Rule) -> str:
+    """What a budget line must say beside its pick: when the validation part is too small to
+    certify the budget at all, and what was done about it."""
+    if best is None or not best["exact"]:
+        return ""
+    finest = rule.finest(n_val)
+    if finest > budget + 1e-12:
+        return (f"{budget:.0%} of {n_val} validation samples is {budget * n_val:.2g} samples: finer than they can "
+                f"certify at {rule.confidence:.0%} confidence for a design that agrees with the exact one (finest: "
+                f"{finest:.1%}), and no design was better on enough of them, so the exact design is kept")
+    return f"no smaller design is within {budget:.0%} with {rule.confidence:.0%} confidence: the exact design is kept"
+
+
 def _pick_figures(p: dict, base: dict, metric: str, base_cost) -> dict:
-    """What a pick line reports: the accuracies (validation qualified it; test is beside
-    it), cost, power and the reductions against the exact baseline."""
-    return {"validation_accuracy": p["validation_accuracy"], "test_accuracy": p["test_accuracy"],
+    """What a pick line reports: the accuracies with their intervals (validation qualified it;
+    test is beside it), the paired losses, cost, power and the reductions against the exact
+    baseline."""
+    return {"validation_accuracy": p["validation_accuracy"], "validation_interval": p["validation_interval"],
+            "validation_loss": p["validation_loss"], "loss_bound": p["loss_bound"],
+            "test_accuracy": p["test_accuracy"], "test_interval": p["test_interval"], "test_loss": p["test_loss"],
             metric: p[metric], "power_mw": p["power_mw"],
             "area_reduction": (base_cost / p[metric]) if p[metric] else None,
             "power_reduction": (base["power_mw"] / p["power_mw"]) if p.get("power_mw") else None}
 
 
 def _plot(summary: dict, path: Path) -> None:
-    """Accuracy against cost: validation accuracy (what every pick is made on) filled,
-    the same designs' test accuracy hollow, joined by a line; the exact baseline a star."""
+    """Accuracy against cost: validation accuracy (what every pick is made on) filled, the
+    same designs' test accuracy hollow, each with its 95 % interval as an error bar; the
+    exact baseline a star."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -406,18 +435,24 @@ def _plot(summary: dict, path: Path) -> None:
     pts = [p for p in summary["points"] if p[metric] is not None]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     approx = [p for p in pts if not p["exact"]]
-    xs = [p[metric] for p in approx]
-    for x, p in zip(xs, approx):
-        ax.plot([x, x], [p["validation_accuracy"], p["test_accuracy"]], "-", color="0.75", lw=0.8, zorder=1)
-    # Points are non-dominated on validation accuracy and *estimated* area; against the
-    # synthesized area they need not line up, so they are drawn unconnected.
-    ax.plot(xs, [p["validation_accuracy"] for p in approx], "o", color="C0", zorder=2,
-            label="validation accuracy (picked on)")
-    ax.plot(xs, [p["test_accuracy"] for p in approx], "o", mfc="none", color="C1", zorder=2,
-            label="test accuracy (reported)")
+    xs = np.array([p[metric] for p in approx], dtype=float)
+
+    def bars(part: str, points: list[dict]) -> np.ndarray:
+        acc = np.array([p[f"{part}_accuracy"] for p in points])
+        iv = np.array([p[f"{part}_interval"] for p in points]).reshape(-1, 2)
+        return np.vstack([acc - iv[:, 0], iv[:, 1] - acc])
+
+    if approx:
+        # drawn a little apart so that the two intervals of one design stay readable
+        ax.errorbar(xs / 1.03, [p["validation_accuracy"] for p in approx], yerr=bars("validation", approx), fmt="o",
+                    color="C0", ms=4, lw=0.8, capsize=2, zorder=2, label="validation accuracy (picked on), 95% CI")
+        ax.errorbar(xs * 1.03, [p["test_accuracy"] for p in approx], yerr=bars("test", approx), fmt="o", mfc="none",
+                    color="C1", ms=4, lw=0.8, capsize=2, zorder=2, label="test accuracy (reported), 95% CI")
     b = summary["baseline"]
-    ax.plot([b[metric]], [b["validation_accuracy"]], "r*", markersize=14, label="exact baseline (validation)")
-    ax.plot([b[metric]], [b["test_accuracy"]], "r*", mfc="none", markersize=14, label="exact baseline (test)")
+    ax.errorbar([b[metric] / 1.03], [b["validation_accuracy"]], yerr=bars("validation", [b]), fmt="r*", ms=12,
+                capsize=2, label="exact baseline (validation)")
+    ax.errorbar([b[metric] * 1.03], [b["test_accuracy"]], yerr=bars("test", [b]), fmt="r*", mfc="none", ms=12,
+                capsize=2, label="exact baseline (test)")
     ax.set_xscale("log")
     ax.set_xlabel("area (cm²)" if metric == "area_cm2" else "LUTs")
     ax.set_ylabel("accuracy")
@@ -438,43 +473,69 @@ def fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_acc(acc: float, interval) -> str:
+    """An accuracy with its 95 % interval: ``0.9415 [0.896, 0.968]``."""
+    return f"{acc:.4f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def fmt_loss(loss: dict) -> str:
+    """A paired loss in points with its 95 % interval: ``+1.2 [-0.4, +2.9]``."""
+    return f"{100 * loss['loss']:+.1f} [{100 * loss['low']:+.1f}, {100 * loss['high']:+.1f}]"
+
+
 def _markdown(s: dict) -> str:
     metric = s["metric"]
     unit = "cm²" if metric == "area_cm2" else "LUTs"
     b = s["baseline"]
     sel = s["selection"]
     n = sel["samples"]
+    conf = sel["confidence"]
     lines = [f"# approxmlp explore: {s['data']} on {s['target']}", "",
-             f"Exact baseline: validation accuracy {b['validation_accuracy']:.4f}, test accuracy "
-             f"{b['test_accuracy']:.4f}, {fmt(b[metric])} {unit}, power {fmt(b['power_mw'], 3)} mW.", "",
-             f"Every design below is picked on **validation accuracy** ({n['validation']} samples: "
+             f"Exact baseline: validation accuracy {fmt_acc(b['validation_accuracy'], b['validation_interval'])}, "
+             f"test accuracy {fmt_acc(b['test_accuracy'], b['test_interval'])}, {fmt(b[metric])} {unit}, "
+             f"power {fmt(b['power_mw'], 3)} mW.", "",
+             f"Every design below is picked on the **validation** part ({n['validation']} samples: "
              f"{sel['validation']}); the search's fitness used the other {n['train']} training samples; "
              f"**test accuracy** ({n['test']} samples) is scored once per design and reported, never used "
-             "to choose. A loss budget is in points of validation accuracy below the exact baseline's.", "",
-             "| loss budget | design | validation accuracy (picked on) | test accuracy | " + unit
-             + " | power (mW) | area reduction | power reduction |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"to choose. The pick rule: {sel['rule']}. A loss is *paired*: the design against the exact one "
+             "on the same samples, in points; brackets are 95% intervals "
+             f"({sel['intervals']}). The finest budget {n['validation']} validation samples can certify at "
+             f"{conf:.0%} confidence is {sel['finest_budget']:.1%}.", "",
+             "| loss budget | design | validation accuracy (picked on) | validation loss | loss bound | "
+             "test accuracy | test loss | " + unit + " | power (mW) | area reduction | power reduction |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     for e in s["budgets"]:
         if e["design"] is None:
-            lines.append(f"| {e['max_loss']:.0%} | none | | | | | | |")
-            continue
-        lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {_pick_cells(e, metric)} |")
+            lines.append(f"| {e['max_loss']:.0%} | none | | | | | | | | | |")
+        else:
+            lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {_pick_cells(e, metric)} |")
+        if e.get("note"):
+            notes.append(f"- {e['max_loss']:.0%}: {e['note']}.")
+    if notes:
+        lines += [""] + notes
     pb = s.get("power_budget")
     if pb:
         lines += ["", f"Power budget {pb['max_power_mw']:g} mW (synthesized power): " + (
             f"{pb['design']}, the most accurate verified design on validation that fits: validation accuracy "
-            f"{pb['validation_accuracy']:.4f}, test accuracy {pb['test_accuracy']:.4f}, {fmt(pb[metric])} {unit}, "
+            f"{fmt_acc(pb['validation_accuracy'], pb['validation_interval'])}, test accuracy "
+            f"{fmt_acc(pb['test_accuracy'], pb['test_interval'])}, {fmt(pb[metric])} {unit}, "
             f"{fmt(pb['power_mw'], 3)} mW." if pb["design"] else "no verified design fits.")]
     lines += ["", "## Front", "",
-              "| id | train acc | validation acc | test acc | " + unit + " | power (mW) | verified |",
-              "|---|---|---|---|---|---|---|"]
+              "| id | train acc | validation acc | validation loss | loss bound | test acc | test loss | " + unit
+              + " | power (mW) | verified |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for p in s["points"]:
         v = p["verification"]
-        lines.append(f"| {p['id']} | {p['train_accuracy']:.4f} | {p['validation_accuracy']:.4f} | "
-                     f"{p['test_accuracy']:.4f} | {fmt(p[metric])} | {fmt(p['power_mw'], 3)} | "
-                     f"{v['vectors'] - v['mismatches']}/{v['vectors']} |")
+        bound = "—" if p["loss_bound"] is None else f"{100 * p['loss_bound']:+.1f}"
+        lines.append(f"| {p['id']} | {p['train_accuracy']:.4f} | "
+                     f"{fmt_acc(p['validation_accuracy'], p['validation_interval'])} | {fmt_loss(p['validation_loss'])} | "
+                     f"{bound} | {fmt_acc(p['test_accuracy'], p['test_interval'])} | {fmt_loss(p['test_loss'])} | "
+                     f"{fmt(p[metric])} | {fmt(p['power_mw'], 3)} | {v['vectors'] - v['mismatches']}/{v['vectors']} |")
     lines += ["", "*train*: the part of the training split the search fitted; *validation*: the part every "
-              "choice was made on; *test*: the held-out split, reported only.", "",
+              "choice was made on; *test*: the held-out split, reported only. *loss bound*: the one-sided "
+              f"{conf:.0%} upper bound on the validation loss that the pick rule compares with a budget "
+              "(— for the seed models as trained, shown for comparison, never picked).", "",
               "![Pareto front](pareto.png)", ""]
     return "\n".join(lines)
 
@@ -482,5 +543,6 @@ def _markdown(s: dict) -> str:
 def _pick_cells(e: dict, metric: str) -> str:
     pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "—"
     ar = f"{e['area_reduction']:.2f}x" if e.get("area_reduction") else "—"
-    return (f"{e['validation_accuracy']:.4f} | {e['test_accuracy']:.4f} | {fmt(e[metric])} | "
-            f"{fmt(e['power_mw'], 3)} | {ar} | {pr}")
+    return (f"{fmt_acc(e['validation_accuracy'], e['validation_interval'])} | {fmt_loss(e['validation_loss'])} | "
+            f"{100 * e['loss_bound']:+.1f} | {fmt_acc(e['test_accuracy'], e['test_interval'])} | "
+            f"{fmt_loss(e['test_loss'])} | {fmt(e[metric])} | {fmt(e['power_mw'], 3)} | {ar} | {pr}")

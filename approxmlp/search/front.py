@@ -87,7 +87,7 @@ def _nondominated(acc: np.ndarray, area: np.ndarray, idx: np.ndarray) -> list[in
     return keep
 
 
-def _spread(n: int, k: int) -> np.ndarray:
+def spread(n: int, k: int) -> np.ndarray:
     """At most ``k`` of ``range(n)``, evenly spread, both ends kept."""
     if n <= k:
         return np.arange(n)
@@ -114,7 +114,7 @@ def thin(front: Scored, k: int) -> Scored:
     keeping both ends (the smallest design and the most accurate one)."""
     if front.pop.size <= k:
         return front
-    return take(front, _spread(front.pop.size, k))
+    return take(front, spread(front.pop.size, k))
 
 
 @dataclass
@@ -145,6 +145,6 @@ def combine(fronts: Sequence[Scored], k: int) -> Front:
     power = np.concatenate([f.power for f in fronts])
     sources = [(f.pop, i) for f in fronts for i in range(f.pop.size)]
     keep = _nondominated(acc, area, np.arange(len(acc)))
-    chosen = [keep[j] for j in _spread(len(keep), k)]
+    chosen = [keep[j] for j in spread(len(keep), k)]
     return Front(acc=acc[chosen], area=area[chosen], power=power[chosen],
                  sources=[sources[i] for i in chosen], non_dominated=len(keep))

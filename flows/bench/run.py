@@ -40,8 +40,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from approxmlp.pipeline.explore import BUDGETS, smallest_within  # explore's own loss budgets and pick
-from flows.bench.suite import BENCHES, PREVIOUS_RUN, PUBLISHED_NOTE, SEED_LABELS, SEED_TRAINING, Bench, train_flags
+from approxmlp.pipeline.explore import BUDGETS  # explore's own loss budgets
+from approxmlp.pipeline.select import smallest_within  # explore's own pick rule
+from flows.bench.suite import BENCHES, PREVIOUS_RUN, PREVIOUS_RUN_NOTE, PUBLISHED_NOTE, SEED_LABELS, SEED_TRAINING, Bench, train_flags
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("printed", "printed-cnt", "fpga-ice40")  # EGFET first: the front is searched on it
@@ -96,12 +97,15 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     summary = run_explore(model, spec, out / "explore", opts, progress=lambda m: None)
     row["explore_s"] = time.perf_counter() - t
     row["search_s"] = summary["search"]["seconds"]
+    row["selection"] = {k: summary["selection"][k] for k in ("samples", "confidence", "finest_budget", "rule")}
     row["evaluations"] = summary["search"]["evaluations"]
 
     points = []
     for p in summary["points"]:  # exact, the front, and "seed", "seed1" (the pow2 QAT models as trained)
         points.append({"id": p["id"], "exact": p["exact"], "validation_accuracy": p["validation_accuracy"],
                        "test_accuracy": p["test_accuracy"],
+                       **{k: p[k] for k in ("validation_interval", "test_interval", "validation_loss", "test_loss",
+                                            "loss_bound")},
                        "verified": p["verification"]["passed"],
                        "vectors": f"{p['verification']['vectors'] - p['verification']['mismatches']}"
                                   f"/{p['verification']['vectors']}",
@@ -142,21 +146,25 @@ def _metric(target: str) -> str:
 
 
 def _budgets(points: list[dict], target: str) -> dict:
-    """Exact baseline and, per loss budget, the smallest verified design on ``target`` that
-    its *validation* accuracy qualifies (explore's own pick); test accuracy reported."""
+    """Exact baseline and, per loss budget, the smallest verified design on ``target`` whose
+    paired validation loss is within the budget with explore's confidence (explore's own
+    pick rule, :func:`approxmlp.pipeline.select.smallest_within`); test figures reported."""
     metric = _metric(target)
     base = next(p for p in points if p["exact"])
     b0 = base[target]
-    out = {"exact": {"validation_accuracy": base["validation_accuracy"], "accuracy": base["test_accuracy"], **b0},
+    out = {"exact": {"validation_accuracy": base["validation_accuracy"], "accuracy": base["test_accuracy"],
+                     "validation_interval": base.get("validation_interval"), "test_interval": base.get("test_interval"),
+                     **b0},
            "budgets": []}
     for budget in BUDGETS:
-        best = smallest_within(points, base["validation_accuracy"] - budget, lambda p: p[target][metric],
-                               lambda p: p["verified"])
+        best = smallest_within(points, budget, lambda p: p[target][metric], lambda p: p["verified"])
         e: dict = {"max_loss": budget, "design": None}
         if best is not None:
             m = best[target]
             e.update(design=best["id"], validation_accuracy=best["validation_accuracy"], accuracy=best["test_accuracy"],
-                     test_loss=base["test_accuracy"] - best["test_accuracy"], **m,
+                     validation_interval=best["validation_interval"], test_interval=best["test_interval"],
+                     validation_loss=best["validation_loss"], loss_bound=best["loss_bound"],
+                     test_loss=base["test_accuracy"] - best["test_accuracy"], test_loss_paired=best["test_loss"], **m,
                      reduction=_ratio(b0[metric], m[metric]),
                      power_reduction=_ratio(b0.get("power_mw"), m.get("power_mw")))
         out["budgets"].append(e)
@@ -245,7 +253,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 if e["design"] is None:
                     line += " | none"
                     continue
-                acc = f"{_acc_pair(e)}{_dagger(e)}"
+                acc = f"{_acc_pair(e)}{_dagger(e)}{_test_loss(e)}"
                 if fpga:
                     line += f" | {acc} / {_f(e['luts'])} / {_x(e['reduction'])}"
                 else:
@@ -299,6 +307,14 @@ def _dagger(pick: dict) -> str:
     return "†" if pick["test_loss"] > pick["max_loss"] + 1e-12 else ""
 
 
+def _test_loss(pick: dict) -> str:
+    """A pick's paired test loss against the exact design, in points, with its 95 % interval."""
+    t = pick.get("test_loss_paired")
+    if not t:
+        return ""
+    return f" (test loss {100 * t['loss']:+.1f} [{100 * t['low']:+.1f}, {100 * t['high']:+.1f}])"
+
+
 def _acc_pair(p: dict) -> str:
     """``val / test`` accuracy of a pick, an exact baseline or a seed."""
     val = p.get("validation_accuracy")
@@ -310,13 +326,10 @@ def _selection_change(rows: list[dict]) -> list[str]:
     """This run's EGFET reductions beside the previous run's (also validation-picked): where
     a figure moves, the table says so."""
     L = ["### Against the previous run (EGFET area reduction)", "",
-         "The previous `make bench` (2026-12-04, commit ad76cd7) picked the same way, on validation accuracy. "
-         "Since then `train` screens 16 float networks before QAT (better exact baselines and seeds: the "
-         "budgets are measured against a stronger baseline), the search's memetic offspring take evaluated "
-         "cuts, its greedy descent retrains every step, the multipliers default to csd2, and the cost model is "
-         "recalibrated on real search fronts; each change below mixes those effects.", "",
-         "| data set | ≤1%: previous | ≤1%: this run | ≤5%: previous | ≤5%: this run | change |",
-         "|---|---|---|---|---|---|"]
+         PREVIOUS_RUN_NOTE, "",
+         "| data set | ≤1%: previous | ≤1%: this run | ≤5%: previous | ≤5%: this run | change | "
+         "explore s: previous / this run |",
+         "|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r or r["name"] not in PREVIOUS_RUN:
             continue
@@ -329,7 +342,7 @@ def _selection_change(rows: list[dict]) -> list[str]:
                  if n is not None and n > o * 1.05]
         change = "; ".join(["drops: " + ", ".join(drops)] * bool(drops) + ["rises: " + ", ".join(rises)] * bool(rises))
         L.append(f"| {r['name']} | {_x(old[0])} | {_x(pairs[0][1])} | {_x(old[1])} | {_x(pairs[1][1])} | "
-                 f"{change or 'about the same'} |")
+                 f"{change or 'about the same'} | {old[2]:.0f} / {r['explore_s']:.0f} |")
     return L + [""]
 
 
@@ -499,6 +512,11 @@ def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_m
     """BENCHMARKS.md, the plot and the README headline, from one run's numbers."""
     meta = meta | {"png": Path(os.path.relpath(a.png, a.md.parent)).as_posix()}
     a.md.write_text(markdown(rows, meta).rstrip("\n") + "\n\n" + "\n".join(scaling_md))
+    # the raw per-set, per-budget figures behind the tables (accuracies and losses with their
+    # intervals, areas, powers), kept beside BENCHMARKS.md so anyone can recheck them
+    a.results.mkdir(parents=True, exist_ok=True)
+    (a.results / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    (a.results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     plot(rows, a.png)
     if update_readme(a.readme, headline(rows, meta)):
         log(f"updated the headline table of {a.readme}")
@@ -535,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks.png")
     ap.add_argument("--readme", type=Path, default=REPO / "README.md",
                     help="File whose headline table (between bench:headline markers) is rewritten.")
+    ap.add_argument("--results", type=Path, default=REPO / "flows" / "bench" / "results",
+                    help="Where the raw figures of the tables go (results.json, meta.json), to be committed.")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="Folder holding datasets/.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-scaling", action="store_true",
