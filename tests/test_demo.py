@@ -13,7 +13,9 @@ import pytest
 @pytest.mark.slow
 @pytest.mark.sim
 @pytest.mark.synth
-def test_demo_shows_an_approximate_design_5x_smaller_within_1pct_validation_loss(tmp_path):
+def test_demo_shows_an_approximate_design_5x_smaller_certified_within_its_budget(tmp_path):
+    from approxmlp.pipeline.demo import DEMO_BUDGET
+
     out = tmp_path / "demo-out"
     # as `make demo` runs it: a subprocess whose stdout is not a terminal (no bars, readable log)
     r = subprocess.run([sys.executable, "-m", "approxmlp", "demo", "--out", str(out)], capture_output=True,
@@ -21,17 +23,23 @@ def test_demo_shows_an_approximate_design_5x_smaller_within_1pct_validation_loss
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "explore" / "pareto.json").read_text())
     exact = s["baseline"]
-    pick = s["budgets"][0]
-    assert pick["max_loss"] == 0.01 and pick["picked_on"] == "validation_accuracy"
+    pick = next(e for e in s["budgets"] if e["max_loss"] == DEMO_BUDGET)
+    assert pick["picked_on"] == "validation_accuracy" and pick["confidence"] == 0.9
     chosen = next(p for p in s["points"] if p["id"] == pick["design"])
-    assert chosen["validation_accuracy"] >= exact["validation_accuracy"] - 0.01 - 1e-12
+    # certified: the one-sided 90 % bound of the paired validation loss is within the budget
+    assert chosen["loss_bound"] <= DEMO_BUDGET and chosen["validation_loss"]["high"] >= chosen["loss_bound"]
+    # and the promise held on the test split, which chose nothing
+    assert exact["test_accuracy"] - chosen["test_accuracy"] <= DEMO_BUDGET
     assert chosen["verification"]["passed"] and exact["verification"]["passed"]
     assert exact["area_cm2"] / chosen["area_cm2"] >= 5 and exact["power_mw"] / chosen["power_mw"] >= 5
+    lo, hi = chosen["test_interval"]
+    assert lo < chosen["test_accuracy"] < hi
     # the table: exact vs approximate, both accuracies, area, power, cells, reductions, vectors
     text = r.stdout
     for label in ("validation accuracy (picked on)", "test accuracy (reported)", "area (cm²)", "power (mW)",
-                  "cells", "test vectors verified"):
+                  "cells", "test vectors verified", "test loss, paired (points)", "95% intervals"):
         assert label in text, text
+    assert f"{chosen['test_accuracy']:.4f} [{lo:.3f}, {hi:.3f}]" in text
     area = re.search(r"area \(cm²\)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)x", text)
     assert area and float(area[3]) == pytest.approx(exact["area_cm2"] / chosen["area_cm2"], rel=0.01), text
     n = chosen["verification"]["vectors"]

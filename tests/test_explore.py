@@ -255,11 +255,13 @@ def test_picks_do_not_depend_on_the_test_labels(tmp_path):
 @pytest.mark.sim
 @pytest.mark.synth
 def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
-    """Every point carries the three accuracies; each budget line names the validation
-    accuracy that qualified it and its test accuracy; a split folder's own X_val is used."""
+    """Every point carries the three accuracies, each with its 95 % interval, and its paired
+    losses against the exact design; each budget line names the design the loss bound
+    certified, with its validation and test figures; a split folder's own X_val is used."""
     from approxmlp.frontend.data import load_dataset
     from approxmlp.frontend.floatnet import train_float
-    from approxmlp.pipeline.explore import ExploreOptions, run_explore
+    from approxmlp.pipeline.explore import ExploreOptions, fmt_acc, fmt_loss, run_explore
+    from approxmlp.stats import accuracy_interval
 
     data = load_dataset("wine")
     folder = _split_folder(tmp_path / "split", data, with_val=True)
@@ -275,18 +277,29 @@ def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
     for p in on_disk["points"]:
         assert {"train_accuracy", "validation_accuracy", "test_accuracy"} <= set(p)
         assert p["picked_on"] == (None if p["exact"] else "validation_accuracy")
+        n_test = p["test_loss"]["n"]
+        assert n_test == len(data.y_test) and p["validation_loss"]["n"] == n_val
+        assert p["test_interval"] == pytest.approx(list(accuracy_interval(round(p["test_accuracy"] * n_test), n_test)))
+        assert p["test_loss"]["low"] <= p["test_loss"]["loss"] <= p["test_loss"]["high"]
     base = on_disk["baseline"]
+    assert base["loss_bound"] == 0 and base["test_loss"]["worse"] == base["test_loss"]["better"] == 0
     report = (tmp_path / "x" / "report.md").read_text()
     assert "validation accuracy (picked on)" in report and "never used to choose" in report
+    assert "95% intervals" in report and "90% confidence" in report
     for e in on_disk["budgets"]:
-        assert e["picked_on"] == "validation_accuracy"
-        if e["design"]:
-            p = next(q for q in on_disk["points"] if q["id"] == e["design"])
-            assert e["validation_accuracy"] == p["validation_accuracy"] >= base["validation_accuracy"] - e["max_loss"] - 1e-12
-            assert e["test_accuracy"] == p["test_accuracy"]
-            assert f"| {e['design']} | {e['validation_accuracy']:.4f} | {e['test_accuracy']:.4f} |" in report
+        assert e["picked_on"] == "validation_accuracy" and e["confidence"] == 0.9
+        assert e["design"]  # the exact design at worst
+        p = next(q for q in on_disk["points"] if q["id"] == e["design"])
+        assert e["loss_bound"] == p["loss_bound"] <= e["max_loss"]
+        # no verified design smaller than the pick is certified within the budget
+        assert not [q for q in on_disk["points"] if q["verification"]["passed"] and q["loss_bound"] is not None
+                    and q["loss_bound"] <= e["max_loss"] and q["area_cm2"] < p["area_cm2"]]
+        assert e["test_accuracy"] == p["test_accuracy"] and e["test_loss"] == p["test_loss"]
+        assert (f"| {e['design']} | {fmt_acc(e['validation_accuracy'], e['validation_interval'])} | "
+                f"{fmt_loss(e['validation_loss'])} |") in report
     pb = on_disk["power_budget"]
     fits = [p for p in on_disk["points"] if p["verification"]["passed"] and p["power_mw"] <= 50.0]
     assert pb["design"] == max(fits, key=lambda p: (p["validation_accuracy"], -p["power_mw"]))["id"]
     for p in on_disk["points"]:
-        assert f"| {p['id']} | {p['train_accuracy']:.4f} | {p['validation_accuracy']:.4f} | {p['test_accuracy']:.4f} |" in report
+        assert (f"| {p['id']} | {p['train_accuracy']:.4f} | {fmt_acc(p['validation_accuracy'], p['validation_interval'])} "
+                f"| {fmt_loss(p['validation_loss'])} |") in report
