@@ -23,6 +23,7 @@ and are quantized by the same PTQ (:mod:`approxmlp.frontend.quantize`); a graph 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,7 @@ class Dense:
         if self.bias is None:
             return np.zeros(n_out)
         b = self.bias.value if self.bias.quant is None else self.bias.quant.dequantize(self.bias.value)
-        return self.beta * _bias_vector(self.node, self.bias.name, b, n_out)
+        return self.beta * bias_vector(self.node, self.bias.name, b, n_out).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,11 @@ class Chain:
             isinstance(s, Dense) and (s.weight.quant or (s.bias and s.bias.quant)) for s in self.steps)
 
 
-def _bias_vector(node: str, name: str, b: np.ndarray, n_out: int) -> np.ndarray:
-    b = np.asarray(b, dtype=np.float64)
+def bias_vector(node: str, name: str, b: np.ndarray, n_out: int) -> np.ndarray:
+    """A bias (scalar, ``(n,)`` or ``(1, n)``) as ``(n_out,)``, its dtype kept."""
+    b = np.asarray(b)
     if b.size == 1:
-        return np.full(n_out, float(b.reshape(-1)[0]))
+        return np.full(n_out, b.reshape(-1)[0])
     if b.size != n_out or max(b.shape) != n_out:
         raise ModelError(f"node {node!r}: bias {name!r} has shape {tuple(b.shape)} for {n_out} outputs "
                          "(mismatched shapes); the bias needs one entry per output")
@@ -165,7 +167,7 @@ def read_onnx(path: Path) -> tuple[Any, str]:
         raise ModelError(f"model file {p} not found; check the path")
     data = p.read_bytes()
     try:
-        model = onnx.load_model_from_string(data)
+        model = onnx.load(io.BytesIO(data), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{p} is not a readable ONNX file, or is truncated ({type(exc).__name__}); "
                          "re-export the model") from None

@@ -39,7 +39,8 @@ import numpy as np
 from ..core.ir import MLP, Layer
 from ..errors import ApproxMLPError, ModelError
 from .data import InputQuantizer
-from .onnx_model import ActQuant, Chain, Dense, QuantParams, Relu, binary_logits, float_mlp, metadata_of
+from .onnx_model import (ActQuant, Chain, Dense, QuantParams, Relu, bias_vector, binary_logits, float_mlp,
+                         metadata_of)
 
 #: ``quantization`` entry of the IR meta of an imported QONNX model.
 SCHEME = "qonnx-pow2-scales"
@@ -222,10 +223,10 @@ def _layer_integers(chain: Chain, dense: Dense, e_in: np.ndarray, k: int):
             _zero_point(chain, bq, f"bias {dense.bias.name!r}")
             bi = _exact_int(chain, bq.to_int(braw), f"the bias {dense.bias.name!r} does not quantize to integers")
             eb = np.broadcast_to(pow2_exponents(chain, bq), braw.shape)
-            b_int = _bias(chain, dense, bi, n_out)
-            e_b = _bias(chain, dense, eb, n_out).astype(np.int64)
+            b_int = bias_vector(dense.node, dense.bias.name, bi, n_out)
+            e_b = bias_vector(dense.node, dense.bias.name, eb, n_out).astype(np.int64)
         else:
-            b_float = _bias(chain, dense, braw, n_out)
+            b_float = bias_vector(dense.node, dense.bias.name, braw, n_out)
             e_b = np.full(n_out, int(e_prod.min()), dtype=np.int64)
             b_int = _exact_int(chain, np.ldexp(b_float, -e_b),
                                f"the float bias {dense.bias.name!r} of node {dense.node!r} is not a multiple of the "
@@ -235,16 +236,6 @@ def _layer_integers(chain: Chain, dense: Dense, e_in: np.ndarray, k: int):
     if e_b is not None:
         b_int = b_int << (e_b - e_acc)
     return (W.astype(np.int64), b_int.astype(np.int64)), e_acc
-
-
-def _bias(chain: Chain, dense: Dense, b: np.ndarray, n_out: int) -> np.ndarray:
-    b = np.asarray(b)
-    if b.size == 1:
-        return np.full(n_out, b.reshape(-1)[0])
-    if b.size != n_out:
-        raise ModelError(f"{chain.source}: bias {dense.bias.name!r} of node {dense.node!r} has {b.size} entries for "
-                         f"{n_out} outputs (mismatched shapes)")
-    return b.reshape(-1)
 
 
 def _quantizer(chain: Chain, q: QuantParams, meta: dict, bits: int) -> InputQuantizer:
