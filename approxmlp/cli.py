@@ -230,9 +230,9 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
         result = qat.train(dataset, cfg, name=_design_name(out), progress=bar)
     finally:
         bar.close()
-    qat.save(result, out)
-    if qonnx_path is not None:
+    if qonnx_path is not None:   # first: a failed export leaves neither file
         qat.save_qonnx(result, qonnx_path)
+    qat.save(result, out)
     print_train_summary(result.summary, out, data, seed)
     if qonnx_path is not None:
         out_console.print(f"QONNX: {qonnx_path} (compiles to the same IR)")

@@ -835,12 +835,19 @@ def save_qonnx(result: TrainResult, path: Any) -> None:
     tmpdir = tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent)
     try:
         raw = Path(tmpdir) / "export.onnx"
+        import logging
         import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            export_qonnx(net, input_t=net.codes_to_input(np.zeros((1, result.ir.n_inputs), dtype=np.int64)),
-                         export_path=str(raw))
+        quiet = logging.getLogger("torch.onnx")   # "torchvision is not installed" notes of the exporter
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                export_qonnx(net, input_t=net.codes_to_input(np.zeros((1, result.ir.n_inputs), dtype=np.int64)),
+                             export_path=str(raw), verbose=False)
+        finally:
+            quiet.setLevel(level)
         model = onnx.load(str(raw))    # our own file: its external data, if any, come along
         meta = {"approxmlp.input_lo": json.dumps(result.quantizer.lo.tolist()),
                 "approxmlp.input_hi": json.dumps(result.quantizer.hi.tolist()),
