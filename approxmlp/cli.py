@@ -111,6 +111,11 @@ OPT_TARGET = click.option("--target", type=click.Choice(["printed", "printed-cnt
                           help="printed = EGFET 1.0 V, printed-cnt = CNT-TFT 3.0 V, or an FPGA family.")
 
 
+OPT_REQUANTIZE = click.option("--requantize", is_flag=True,
+                              help="A QONNX model whose scales the IR cannot express exactly (not a power of two, "
+                                   "rounding half to even...) is re-quantized post-training instead of refused.")
+
+
 def _bits(name: str, default: int, help_: str):
     return click.option(name, type=int, default=default, show_default=True, help=help_)
 
@@ -137,17 +142,20 @@ def cli() -> None:
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--clock-hz", type=float, default=5.0, show_default=True, help="Clock for the dynamic power estimate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split of CSV and built-in data.")
+@OPT_REQUANTIZE
+@click.option("--no-onnx", is_flag=True, help="Do not write the design as model.onnx.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int,
                 weight_bits: int, act_bits: int, registered: bool, no_verify: bool, no_synth: bool,
-                clock_hz: float, seed: int, quiet: bool) -> None:
-    """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, or an approxmlp model), emit
-    bespoke Verilog, verify it against the golden model on every test vector and synthesize it."""
+                clock_hz: float, seed: int, requantize: bool, no_onnx: bool, quiet: bool) -> None:
+    """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, an ONNX or QONNX MLP, a
+    scikit-learn MLPClassifier saved with skops, or an approxmlp model), emit bespoke Verilog,
+    verify it against the golden model on every test vector and synthesize it."""
     from .pipeline.compiler import CompileOptions, compile_model
 
     opts = CompileOptions(target=target, input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits,
                           registered=registered, verify=not no_verify, synth=not no_synth, clock_hz=clock_hz,
-                          label=label, seed=seed)
+                          label=label, seed=seed, requantize=requantize, onnx=not no_onnx)
     steps = Steps(not quiet)
     try:
         report = compile_model(model, data, out, opts, progress=steps)
@@ -190,17 +198,21 @@ def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | Non
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the train/test split of CSV and built-in data (give compile the same --seed) "
                    "and of the training.")
+@click.option("--qonnx", "qonnx_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the trained model as QONNX (Brevitas export_qonnx) to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, input_bits: int, weight_bits: int,
               bias_bits: int, act_bits: int, weights: str, epochs: int, float_epochs: int, lr: float,
               batch_size: int | None, patience: int, val_fraction: float, class_weight: str, restarts: int,
-              input_range: str, seed: int, quiet: bool) -> None:
+              input_range: str, seed: int, qonnx_path: Path | None, quiet: bool) -> None:
     """Quantization-aware training (Brevitas) of an MLP with power-of-two scales; writes an
     integer model that `approxmlp compile` turns into RTL as is, without re-quantizing."""
     from .frontend.data import load_dataset
 
     if out.is_dir():
         raise ApproxMLPError(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.pt'}")
+    if qonnx_path is not None and (qonnx_path.is_dir() or qonnx_path.suffix.lower() != ".onnx"):
+        raise ApproxMLPError(f"--qonnx {qonnx_path} must name a .onnx file to write, e.g. model.qonnx.onnx")
     steps = Steps(not quiet)
     try:
         steps("importing Brevitas")
@@ -219,8 +231,12 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
         result = qat.train(dataset, cfg, name=_design_name(out), progress=bar)
     finally:
         bar.close()
+    if qonnx_path is not None:   # first: a failed export leaves neither file
+        qat.save_qonnx(result, qonnx_path)
     qat.save(result, out)
     print_train_summary(result.summary, out, data, seed)
+    if qonnx_path is not None:
+        out_console.print(f"QONNX: {qonnx_path} (compiles to the same IR)")
 
 
 def _design_name(out: Path) -> str:
@@ -327,6 +343,21 @@ def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
         raise VerificationError(result["message"])
 
 
+@cli.command("export")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write [default: FOLDER/model.onnx].")
+def export_cmd(folder: Path, fmt: str, out: Path | None) -> None:
+    """Write the design in FOLDER (compile or explore output, exact or approximate) as an ONNX
+    model: int64 input codes in, the golden model's class out, bit-exact."""
+    from .pipeline.export import export_folder
+
+    info = export_folder(folder, fmt=fmt, out=out)
+    out_console.print(f"{info['path']}: input 'codes' (int64, N x {info['n_inputs']}), output 'class'; equals the "
+                      f"golden model on {info['vectors']} test vectors" if info.get("vectors") is not None
+                      else f"{info['path']} written")
+
+
 @cli.command("inspect")
 @click.argument("path", type=click.Path(path_type=Path))
 def inspect_cmd(path: Path) -> None:
@@ -374,11 +405,13 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to evaluate on.")
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
 @click.option("--label", default=None, help="Label column of a CSV.")
+@OPT_REQUANTIZE
 @click.option("-q", "--quiet", is_flag=True)
 def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: str, out: Path, population: int,
                 generations: int, multipliers: str, max_loss: float, val_fraction: float, confidence: float,
                 max_power_mw: float | None, max_designs: int, seed: int,
-                workers: int, scheduler: str | None, resume: bool, label: str | None, quiet: bool) -> None:
+                workers: int, scheduler: str | None, resume: bool, label: str | None, requantize: bool,
+                quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
     from .pipeline.explore import ExploreOptions, fmt, fmt_acc, fmt_loss, run_explore
@@ -386,7 +419,8 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
     opts = ExploreOptions(target=target, population=population, generations=generations, multipliers=multipliers,
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
                           scheduler=scheduler, resume=resume, label=label, seed_model=seed_model or None,
-                          max_designs=max_designs, val_fraction=val_fraction, confidence=confidence)
+                          max_designs=max_designs, val_fraction=val_fraction, confidence=confidence,
+                          requantize=requantize)
     steps = Steps(not quiet)
     try:
         summary = run_explore(model, data, out, opts, progress=steps)

@@ -53,3 +53,23 @@ def tiny() -> MLP:
 @pytest.fixture
 def tiny_approx() -> MLP:
     return tiny_approx_mlp()
+
+
+@pytest.fixture(scope="session")
+def iris_net(tmp_path_factory):
+    """A float 4-5-3 MLP trained on the built-in iris split (seed 0), as an nn.Sequential."""
+    from approxmlp.frontend.data import load_dataset
+    from approxmlp.frontend.floatnet import train_float
+
+    data = load_dataset("iris", seed=0)
+    return train_float(data.X_train, data.y_train, [5], data.n_classes, epochs=200, seed=0)
+
+
+@pytest.fixture(scope="session")
+def iris_model(tmp_path_factory, iris_net) -> Path:
+    """``iris_net``'s state_dict saved with torch.save."""
+    import torch
+
+    path = tmp_path_factory.mktemp("iris") / "iris.pt"
+    torch.save(iris_net.state_dict(), path)
+    return path

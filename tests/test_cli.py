@@ -187,7 +187,7 @@ def test_success_writes_the_folder(capsys, tmp_path, good_model):
     code, stdout, err = run(capsys, *compile_args(good_model, out))
     assert code == 0, err
     for f in ("rtl/top.v", "ir.json", "quantizer.json", "vectors/test.npz", "vectors/test.csv",
-              "report.json", "report.md"):
+              "report.json", "report.md", "model.onnx"):
         assert (out / f).is_file(), f
     assert "golden accuracy" in stdout
     # A second compile into the same folder replaces it.

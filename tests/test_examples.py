@@ -38,7 +38,7 @@ def run_example(name: str, *args, cwd: Path, ok: bool = True) -> subprocess.Comp
 def test_every_example_has_a_test_and_a_usage_docstring():
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
     assert scripts == ["01_compile_pytorch_model.py", "02_train_qat.py", "03_explore_power_budget.py",
-                       "04_read_the_rtl.py"]
+                       "04_read_the_rtl.py", "05_compile_sklearn_model.py", "06_brevitas_to_qonnx.py"]
     for name in scripts:
         text = (EXAMPLES / name).read_text()
         assert text.startswith('"""') and f"python examples/{name} [OUT_DIR]" in text, name
@@ -125,3 +125,28 @@ def test_04_read_the_rtl(example01, tmp_path):
     # Without a compiled folder it still runs, and says where the area shares would come from.
     r = run_example("04_read_the_rtl.py", tmp_path / "solo" / "04", cwd=tmp_path)
     assert f"(no compiled design at {tmp_path / 'solo' / '01' / 'hw'}: run examples/01" in r.stdout
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_05_compile_sklearn_model(tmp_path):
+    out = tmp_path / "05"
+    r = run_example("05_compile_sklearn_model.py", out, cwd=tmp_path)
+    report = json.loads((out / "hw" / "report.json").read_text())
+    acc, v = report["accuracy"], report["verification"]
+    assert v["passed"] and v["vectors"] == 54 and v["mismatches"] == 0
+    assert acc["float_accuracy"] >= 0.9 and acc["golden"] >= 0.9
+    assert (f"float accuracy (scikit-learn) {acc['float_accuracy']:.4f}   quantized (golden = RTL) "
+            f"{acc['golden']:.4f}   RTL verified on 54/54 test vectors") in r.stdout
+    assert (out / "wine.skops").is_file() and (out / "wine.onnx").is_file() and (out / "hw" / "model.onnx").is_file()
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_06_brevitas_to_qonnx(tmp_path):
+    out = tmp_path / "06"
+    r = run_example("06_brevitas_to_qonnx.py", out, cwd=tmp_path)
+    report = json.loads((out / "hw" / "report.json").read_text())
+    assert report["model"]["meta"]["quantization"] == "qonnx-pow2-scales"
+    assert report["verification"]["passed"] and report["verification"]["vectors"] == 45
+    assert "QONNX execution = design on 45/45 test vectors; RTL verified on 45/45" in r.stdout

@@ -818,3 +818,59 @@ def save(result: TrainResult, path: Any) -> None:
         "training": s,
     }
     save_integer_model(path, result.ir, result.quantizer, meta)
+
+
+def save_qonnx(result: TrainResult, path: Any) -> None:
+    """Write the trained Brevitas network as QONNX (``brevitas.export.export_qonnx``): integer
+    ``Quant`` nodes with power-of-two scales on the input, the weights, the biases and the
+    activations (floor rounding). The graph takes ``codes * 2**-input_bits``; the input
+    quantizer (raw features to codes) and the class names go into its ``metadata_props``
+    (``approxmlp.input_lo``, ``approxmlp.input_hi``, ``approxmlp.class_names``), so that
+    ``approxmlp compile`` reads the same IR from it as from the ``.pt`` (checked here)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    from brevitas.export import export_qonnx
+
+    from .onnx_model import load_onnx
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    net = result.net
+    net.eval()
+    tmpdir = tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        raw = Path(tmpdir) / "export.onnx"
+        import logging
+        import warnings
+
+        quiet = logging.getLogger("torch.onnx")   # "torchvision is not installed" notes of the exporter
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                export_qonnx(net, input_t=net.codes_to_input(np.zeros((1, result.ir.n_inputs), dtype=np.int64)),
+                             export_path=str(raw), verbose=False)
+        finally:
+            quiet.setLevel(level)
+        model = onnx.load(str(raw))    # our own file: its external data, if any, come along
+        meta = {"approxmlp.input_lo": json.dumps(result.quantizer.lo.tolist()),
+                "approxmlp.input_hi": json.dumps(result.quantizer.hi.tolist()),
+                "approxmlp.ir_sha256": result.ir.digest}
+        names = dict(result.ir.meta).get("class_names")
+        if names:
+            meta["approxmlp.class_names"] = names
+        onnx.helper.set_model_props(model, meta)
+        final = Path(tmpdir) / p.name
+        onnx.save(model, str(final))
+        back = load_onnx(final)
+        if back.ir.digest != result.ir.digest:
+            raise TrainError("internal error: the QONNX export does not compile to the trained IR; please report this")
+        os.replace(final, p)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmpdir, ignore_errors=True)

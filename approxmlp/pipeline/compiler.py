@@ -12,6 +12,7 @@ Output folder (self-contained, like da4ml's):
 * ``quantizer.json``       how raw features become the input integers;
 * ``vectors/test.npz``     test vectors: ``inputs``, ``golden`` classes, ``labels``
   (and ``vectors/test.csv``, the same for humans and other simulators);
+* ``model.onnx``           the same design as ONNX (input codes in, class out; bit-exact);
 * ``report.json`` / ``report.md``, and ``logs/`` (lint, simulation, synthesis).
 """
 
@@ -55,6 +56,8 @@ class CompileOptions:
     module: str = "top"
     label: str | None = None
     seed: int = 0
+    requantize: bool = False
+    onnx: bool = True
 
 
 def check_bits(name: str, value: int, lo: int, hi: int) -> None:
@@ -188,10 +191,11 @@ def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progre
     from dataclasses import replace
 
     from ..frontend.data import InputQuantizer
-    from ..frontend.quantize import IntegerModel, load_model, quantize_ptq
+    from ..frontend.loader import load_model
+    from ..frontend.quantize import IntegerModel, quantize_ptq
 
     progress(f"loading model {model_path}")
-    model = load_model(Path(model_path))
+    model = load_model(Path(model_path), requantize=opts.requantize)
     if model.n_inputs != data.n_features:
         raise DataError(f"the model takes {model.n_inputs} inputs but the data set has {data.n_features} "
                         "features; pass the data set the model was trained on")
@@ -209,7 +213,13 @@ def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progre
     progress("quantizing (post-training, power-of-two scales)")
     ir = quantize_ptq(model, quantizer, quantizer(data.X_train), weight_bits=opts.weight_bits,
                       act_bits=opts.act_bits, name=name)
-    return ir, quantizer, float(np.mean(model.predict(data.X_test) == data.y_test)), opts
+    float_acc = float(np.mean(model.predict(data.X_test) == data.y_test))
+    if "requantized" in model.metadata:
+        golden_acc = float(np.mean(evaluate(ir, quantizer(data.X_test)).classes == data.y_test))
+        progress(f"re-quantized ({model.metadata['requantized']}): test accuracy {float_acc:.4f} with the model's "
+                 f"own weights in float arithmetic -> {golden_acc:.4f} after PTQ ({golden_acc - float_acc:+.4f})")
+        ir = ir.with_meta(requantized=model.metadata["requantized"])
+    return ir, quantizer, float_acc, opts
 
 
 def compile_model(model_path: Path, data_spec: str, out: Path, opts: CompileOptions,
@@ -270,6 +280,18 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
             "registered": opts.registered,
         }
         report["accuracy"].update(extra or {})
+        if opts.onnx:
+            from ..backend.onnx_export import check_exact, write_onnx
+
+            try:
+                check_exact(ir)
+            except ModelError as exc:   # accumulators past 2**53: no exact float64 graph
+                report["onnx"] = {"skipped": str(exc)}
+            else:
+                progress("writing model.onnx (checked with onnxruntime on every test vector)")
+                t = time.perf_counter()
+                report["onnx"] = write_onnx(ir, root / "model.onnx", check_codes=Xq_test)
+                timings["onnx_s"] = time.perf_counter() - t
         if opts.verify:
             t = time.perf_counter()
             ver = run_verification(ir, rtl, Xq_test, ev.classes, root / "logs", module=opts.module,

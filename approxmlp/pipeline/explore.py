@@ -77,6 +77,8 @@ class ExploreOptions:
     #: paired loss against the exact design on the validation part, upper bound at this
     #: level (0: the point estimate).
     confidence: float = CONFIDENCE
+    #: Re-quantize a QONNX model the IR cannot express exactly instead of refusing it.
+    requantize: bool = False
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -117,7 +119,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     from ..search.nsga2 import make_evaluator, run_search
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
-                           act_bits=opts.act_bits, label=opts.label, seed=opts.seed)
+                           act_bits=opts.act_bits, label=opts.label, seed=opts.seed, requantize=opts.requantize)
     check_options(copts)
     if not 0 <= opts.max_loss < 1:
         raise ApproxMLPError(f"--max-loss must be in 0..1 (a fraction: 0.05 is 5 points), not {opts.max_loss}")
