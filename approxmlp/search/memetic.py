@@ -292,25 +292,3 @@ def greedy_offspring(pop: Population, X: np.ndarray, y: np.ndarray, cost: CostMo
                           per_step=cfg.greedy_per_step, retrain_every=cfg.greedy_retrain_every,
                           retrain_cfg=rcfg, seed=int(rng.integers(1 << 31)), floor=floor)
 
-
-def faithful_descent(base, X: np.ndarray, cost: CostModel, *, fidelity: float = 0.97, steps: int = 200,
-                     multipliers: str = "int", weight_bits: int = 8, seed: int = 0, evaluator=None) -> Population:
-    """A greedy descent from the exact design ``base`` that keeps its *decisions*: every cut is
-    scored by agreement with the exact design's own classes on ``X`` (no labels), the
-    constants are retrained towards them, and the walk stops below ``fidelity`` agreement.
-
-    Where the loss budget is tight, a pick has to be certified by few disagreements with
-    the exact design on samples it never saw; designs found by accuracy alone are
-    different classifiers (RedWine: 64 of 480 test decisions differ from the exact
-    design's) whose paired loss interval is wide. These states are the dense, faithful end
-    of the front: dead bits, unread partial products and connections that change no (or
-    almost no) decision, removed in order of area saved. Returns the retrained states of
-    the path (the start excluded)."""
-    from .evaluate import PopulationEvaluator
-
-    evaluator = evaluator or PopulationEvaluator(X)
-    start = Population.from_mlp(base, 1)
-    teacher = evaluator(start)[0]
-    rcfg = RetrainConfig(steps=60, lr=0.015, multipliers=multipliers, weight_bits=weight_bits)
-    return greedy_descent(start, 0, X, teacher, evaluator, cost, steps=steps, per_step=4, retrain_every=1,
-                          retrain_cfg=rcfg, seed=seed, floor=fidelity)
