@@ -30,7 +30,7 @@ import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -263,11 +263,12 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
             (folder / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")
             golden = evaluate(mlp, Xte).classes
             write_vectors(folder / "vectors", Xte, golden, data.y_test)
+            val_correct, test_correct = parts.correct(mlp, "val"), golden == data.y_test
             rows.append({"id": ident, "ir": mlp, "rtl": rtl, "golden": golden,
                          "train_accuracy": parts.accuracy(mlp, "fit"),
-                         "val_correct": parts.correct(mlp, "val"), "test_correct": golden == data.y_test,
-                         "validation_accuracy": parts.accuracy(mlp, "val"),
-                         "test_accuracy": float(np.mean(golden == data.y_test)),  # reported, never chosen on
+                         "val_correct": val_correct, "test_correct": test_correct,
+                         "validation_accuracy": float(val_correct.mean()),
+                         "test_accuracy": float(test_correct.mean()),  # reported, never chosen on
                          "lint_warnings": len(lint(rtl, "top"))})
             sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=Xte,
                                   expected=golden, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
