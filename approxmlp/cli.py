@@ -1,7 +1,8 @@
 """Command line: the only place that turns errors into exit codes.
 
 Exit status: 0 success; 1 the RTL disagrees with the golden model; 2 bad input, a
-missing tool or a failed tool (one line on stderr, no traceback); 130 interrupted.
+missing tool or a failed tool (one line on stderr, no traceback); 3 an internal error (a
+bug, one line on stderr); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -128,17 +129,20 @@ def cli() -> None:
                    "with {X,Y}_{train,test}.npy.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--label", default=None, help="Label column of a CSV (default Y).")
-@_bits("--input-bits", 4, "Bits per input feature (unsigned).")
-@_bits("--weight-bits", 8, "Bits per weight (signed).")
-@_bits("--act-bits", 8, "Bits per hidden activation (QReLU output).")
+@click.option("--input-bits", type=int, default=None,
+              help="Bits per input feature (unsigned) [default: 4; an `approxmlp train` model keeps its own].")
+@click.option("--weight-bits", type=int, default=None,
+              help="Bits per weight (signed) [default: 8; an `approxmlp train` model keeps its own].")
+@click.option("--act-bits", type=int, default=None,
+              help="Bits per hidden activation (QReLU output) [default: 8; an `approxmlp train` model keeps its own].")
 @click.option("--registered", is_flag=True, help="Register the output (adds clk; 1 cycle latency).")
 @click.option("--no-verify", is_flag=True, help="Skip the cocotb/Verilator verification.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--clock-hz", type=float, default=5.0, show_default=True, help="Clock for the dynamic power estimate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split of CSV and built-in data.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int,
-                weight_bits: int, act_bits: int, registered: bool, no_verify: bool, no_synth: bool,
+def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int | None,
+                weight_bits: int | None, act_bits: int | None, registered: bool, no_verify: bool, no_synth: bool,
                 clock_hz: float, seed: int, quiet: bool) -> None:
     """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, or an approxmlp model), emit
     bespoke Verilog, verify it against the golden model on every test vector and synthesize it."""
@@ -197,9 +201,11 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
     """Quantization-aware training (Brevitas) of an MLP with power-of-two scales; writes an
     integer model that `approxmlp compile` turns into RTL as is, without re-quantizing."""
     from .frontend.data import load_dataset
+    from .pipeline.compiler import check_parents
 
     if out.is_dir():
         raise ApproxMLPError(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.pt'}")
+    check_parents(out)
     steps = Steps(not quiet)
     try:
         steps("importing Brevitas")
@@ -320,6 +326,8 @@ def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
         result = verify_folder(folder, junit=junit, progress=steps)
     finally:
         steps.close()
+    for name in result["changed"] or ():
+        out_console.print(f"changed since written: {name}")
     out_console.print(f"{result['vectors'] - result['mismatches']}/{result['vectors']} vectors match the golden model "
                       f"({result['mismatches']} mismatches, {result['lint_warnings']} lint warnings)")
     if result["mismatches"] or result["lint_warnings"]:
@@ -468,6 +476,11 @@ def _fail(message: str) -> None:
     click.echo("approxmlp: " + " ".join(message.split()), err=True)
 
 
+#: Exit status of an unexpected exception (a bug): not 1, which only means "the RTL
+#: disagrees with the golden model", and not 2, which promises the user can fix the input.
+INTERNAL_ERROR = 3
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="approxmlp", standalone_mode=False)
@@ -488,8 +501,13 @@ def main(argv: list[str] | None = None) -> int:
         _fail(f"error: {exc}")
         return 2
     except OSError as exc:
-        _fail(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        _fail(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+              + "; check the path, its permissions and the free space")
         return 2
+    except Exception as exc:  # a bug: never exit 1, which means "the RTL does not match"
+        _fail(f"internal error ({type(exc).__name__}: {exc}); this is a bug in approxmlp {__version__}, "
+              "please report it with the command line that caused it")
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":
