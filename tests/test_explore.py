@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -347,6 +348,22 @@ def test_an_unreachable_scheduler_leaves_no_folder(capsys, tmp_path):
     code, _, err = run(capsys, *_explore("--scheduler", "tcp://127.0.0.1:9", model=model, out=out))
     assert_one_line_failure(code, err, "cannot reach the Dask scheduler", "drop --scheduler")
     assert list(tmp_path.iterdir()) == [tmp_path / "a.pt"]
+
+
+def test_ctrl_c_before_the_first_generation_leaves_no_folder(tmp_path):
+    """A real SIGINT while the first generation is evaluated: its checkpoint comes some
+    seconds after the folder appears (a 200-individual population on breast_cancer)."""
+    model, out = _float_model(tmp_path / "bc.pt", 3, n_in=30, n_out=2), tmp_path / "x"
+    argv = ["explore", "--model", str(model), "--data", "breast_cancer", "--out", str(out), "--population", "200",
+            "--generations", "5", "-q"]
+    proc = subprocess.Popen([sys.executable, "-m", "approxmlp.cli", *argv], stderr=subprocess.PIPE, text=True)
+    while not out.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    assert not (out / "checkpoint.npz").exists()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip() == "approxmlp: interrupted"
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bc.pt"]
 
 
 def _cli(*argv: str, **env: str) -> subprocess.CompletedProcess:
