@@ -157,10 +157,11 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     progress(f"loading data {data_spec}")
     data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
     split = data.validation_split(opts.val_fraction, opts.seed)
-    ir, quantizer, float_acc, copts = load_model_ir(Path(model_path), data, copts, progress)
+    ir, quantizer, float_acc, used = load_model_ir(Path(model_path), data, copts, progress)
     parts = Parts(fit=(quantizer(split.X_fit), split.y_fit), val=(quantizer(split.X_val), split.y_val),
                   test=(quantizer(data.X_test), data.y_test), validation=split.source)
-    seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)
+    seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)  # each integer seed keeps its own widths
+    copts = used
     reference = parts.accuracy(ir, "fit")
     make_folder(out)
     cfg = SearchConfig(population=opts.population, generations=opts.generations, multipliers=opts.multipliers,
