@@ -1,7 +1,8 @@
 """Command line: the only place that turns errors into exit codes.
 
 Exit status: 0 success; 1 the RTL disagrees with the golden model; 2 bad input, a
-missing tool or a failed tool (one line on stderr, no traceback); 130 interrupted.
+missing tool or a failed tool (one line on stderr, no traceback); 3 an internal error (a
+bug, one line on stderr); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -134,9 +135,12 @@ def cli() -> None:
                    "with {X,Y}_{train,test}.npy.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--label", default=None, help="Label column of a CSV (default Y).")
-@_bits("--input-bits", 4, "Bits per input feature (unsigned).")
-@_bits("--weight-bits", 8, "Bits per weight (signed).")
-@_bits("--act-bits", 8, "Bits per hidden activation (QReLU output).")
+@click.option("--input-bits", type=int, default=None,
+              help="Bits per input feature (unsigned) [default: 4; an `approxmlp train` model keeps its own].")
+@click.option("--weight-bits", type=int, default=None,
+              help="Bits per weight (signed) [default: 8; an `approxmlp train` model keeps its own].")
+@click.option("--act-bits", type=int, default=None,
+              help="Bits per hidden activation (QReLU output) [default: 8; an `approxmlp train` model keeps its own].")
 @click.option("--registered", is_flag=True, help="Register the output (adds clk; 1 cycle latency).")
 @click.option("--no-verify", is_flag=True, help="Skip the cocotb/Verilator verification.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
@@ -145,8 +149,8 @@ def cli() -> None:
 @OPT_REQUANTIZE
 @click.option("--no-onnx", is_flag=True, help="Do not write the design as model.onnx.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int,
-                weight_bits: int, act_bits: int, registered: bool, no_verify: bool, no_synth: bool,
+def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int | None,
+                weight_bits: int | None, act_bits: int | None, registered: bool, no_verify: bool, no_synth: bool,
                 clock_hz: float, seed: int, requantize: bool, no_onnx: bool, quiet: bool) -> None:
     """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, an ONNX or QONNX MLP, a
     scikit-learn MLPClassifier saved with skops, or an approxmlp model), emit bespoke Verilog,
@@ -208,11 +212,13 @@ def train_cmd(data: str, hidden: tuple[int, ...], out: Path, label: str | None, 
     """Quantization-aware training (Brevitas) of an MLP with power-of-two scales; writes an
     integer model that `approxmlp compile` turns into RTL as is, without re-quantizing."""
     from .frontend.data import load_dataset
+    from .pipeline.compiler import check_parents
 
     if out.is_dir():
         raise ApproxMLPError(f"--out {out} is a folder; give the model file to write, e.g. {out / 'model.pt'}")
     if qonnx_path is not None and (qonnx_path.is_dir() or qonnx_path.suffix.lower() != ".onnx"):
         raise ApproxMLPError(f"--qonnx {qonnx_path} must name a .onnx file to write, e.g. model.qonnx.onnx")
+    check_parents(out)
     steps = Steps(not quiet)
     try:
         steps("importing Brevitas")
@@ -337,6 +343,8 @@ def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
         result = verify_folder(folder, junit=junit, progress=steps)
     finally:
         steps.close()
+    for name in result["changed"] or ():
+        out_console.print(f"changed since written: {name}")
     out_console.print(f"{result['vectors'] - result['mismatches']}/{result['vectors']} vectors match the golden model "
                       f"({result['mismatches']} mismatches, {result['lint_warnings']} lint warnings)")
     if result["mismatches"] or result["lint_warnings"]:
@@ -522,6 +530,11 @@ def _fail(message: str) -> None:
     click.echo("approxmlp: " + " ".join(message.split()), err=True)
 
 
+#: Exit status of an unexpected exception (a bug): not 1, which only means "the RTL
+#: disagrees with the golden model", and not 2, which promises the user can fix the input.
+INTERNAL_ERROR = 3
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="approxmlp", standalone_mode=False)
@@ -542,8 +555,13 @@ def main(argv: list[str] | None = None) -> int:
         _fail(f"error: {exc}")
         return 2
     except OSError as exc:
-        _fail(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        _fail(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+              + "; check the path, its permissions and the free space")
         return 2
+    except Exception as exc:  # a bug: never exit 1, which means "the RTL does not match"
+        _fail(f"internal error ({type(exc).__name__}: {exc}); this is a bug in approxmlp {__version__}, "
+              "please report it with the command line that caused it")
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

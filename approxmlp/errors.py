@@ -8,6 +8,8 @@ found*, and where possible *the fix*.
 
 from __future__ import annotations
 
+import os
+
 
 class ApproxMLPError(Exception):
     """Base class: a problem the user can fix (bad input, missing tool, ...)."""
@@ -38,12 +40,34 @@ class ToolError(ApproxMLPError):
         self.cwd = cwd
         self.returncode = returncode
         self.log = log
-        parts = [message]
-        if returncode is not None:
-            parts.append(f"exit status {returncode}")
-        if log:
-            parts.append(f"see {log}")
-        super().__init__("; ".join(parts))
+        self.message = message
+        # Logs often live in a scratch folder that is gone by the time the message is
+        # shown: keep the log's last lines, quoted when the file itself is no longer there.
+        self.log_tail = _tail(log) if log else ""
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.returncode is not None:
+            parts.append(f"exit status {self.returncode}")
+        if self.log and os.path.isfile(self.log):
+            parts.append(f"see {self.log}")
+        elif self.log_tail:
+            parts.append(f"its log (since deleted) ended: {self.log_tail}")
+        return "; ".join(parts)
+
+
+def _tail(log: str, lines: int = 3, chars: int = 300) -> str:
+    """The last non-empty lines of a log file, joined with `` | ``, at most ``chars`` long."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    tail = " | ".join([ln.strip() for ln in text.splitlines() if ln.strip()][-lines:])
+    return tail if len(tail) <= chars else "..." + tail[-chars:]
 
 
 class VerificationError(ApproxMLPError):

@@ -171,7 +171,8 @@ def test_verify_exits_1_on_tampered_rtl_and_writes_junit(tampered):
     assert r.returncode == 1, (r.stdout, r.stderr)
     (line,) = r.stderr.splitlines()
     m = re.fullmatch(r"approxmlp: verification failed: RTL disagrees with the golden model on (\d+) of 45 vectors "
-                     r"\(first: sample \d+, inputs \[.*\], RTL \d, golden \d\)", line)
+                     r"\(first: sample \d+, inputs \[.*\], RTL \d, golden \d\) "
+                     r"\(changed since written: rtl/top\.v\)", line)  # the tampered file, named
     assert m and int(m[1]) > 0, line
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "1"

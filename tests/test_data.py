@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from approxmlp.frontend.data import BUILTIN, Dataset, InputQuantizer, load_dataset
 from approxmlp.errors import DataError
+from tests.test_cli import assert_clean_failure, run
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SPLITS = SHARED / "splits"
@@ -447,3 +448,51 @@ def test_quantizer_codes_survive_dequantization(lo, width, bits):
     q = InputQuantizer(lo=[lo], hi=[lo + width], bits=bits)
     k = np.arange(2 ** bits)[:, None]
     assert np.array_equal(q(q.dequantize(k)), k)
+
+
+# ----------------------------------------------------------------------------- issue 19: refused at the command line
+def _compile(capsys, tmp_path: Path, data: Path, n_in: int, n_out: int) -> tuple[int, str, Path]:
+    """`approxmlp compile` of a float model that fits the data's shape; (exit status, stderr, --out)."""
+    import torch
+
+    from approxmlp.frontend.floatnet import make_mlp
+
+    model = tmp_path / "m.pt"
+    torch.manual_seed(0)
+    torch.save(make_mlp(n_in, [2], n_out).state_dict(), model)
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "compile", str(model), "--data", str(data), "--out", str(out), "--no-verify",
+                       "--no-synth", "-q")
+    return code, err, out
+
+
+def test_csv_with_two_label_columns_is_refused(capsys, tmp_path):
+    rows = [[i, i % 2, 2 * i, i % 2] for i in range(20)]
+    csv = write(tmp_path, csv_text(rows, header=["X1", "Y", "X2", "Y"]))
+    before = csv.read_text()
+    code, err, out = _compile(capsys, tmp_path, csv, 2, 2)
+    assert_clean_failure(code, err, out, "2 label columns named 'Y'", "columns 2, 4", "--label")
+    assert csv.read_text() == before
+
+
+def test_csv_with_a_duplicate_feature_name_is_refused(capsys, tmp_path):
+    rows = [[i, 2 * i, i % 2] for i in range(20)]
+    csv = write(tmp_path, csv_text(rows, header=["A", "A", "Y"]))
+    code, err, out = _compile(capsys, tmp_path, csv, 2, 2)
+    assert_clean_failure(code, err, out, "'A'", "more than once", "a name of its own")
+
+
+def test_a_file_that_is_not_npy_is_named_so(capsys, tmp_path):
+    folder = make_split(tmp_path / "S")
+    (folder / "X_train.npy").write_bytes(b"\x00garbage" * 50)
+    code, err, out = _compile(capsys, tmp_path, folder, 3, 2)
+    assert_clean_failure(code, err, out, "X_train.npy is not a .npy file", "numpy.save")
+    assert "pickled" not in err
+
+
+def test_test_labels_unseen_in_training_are_named(capsys, tmp_path):
+    folder = make_split(tmp_path / "S", n_classes=3, onehot=False)
+    np.save(folder / "Y_test.npy", np.array([0, 1, 2, 7, 0, 1, 2, 5]))
+    code, err, out = _compile(capsys, tmp_path, folder, 3, 3)
+    assert_clean_failure(code, err, out, "Y_test.npy has labels '5', '7'", "Y_train.npy never has")
+    assert "classes" not in err

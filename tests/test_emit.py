@@ -88,3 +88,29 @@ if __name__ == "__main__":  # python -m tests.test_emit: regenerate the golden f
 
     (GOLDEN / "tiny.v").write_text(emit_verilog(tiny_mlp()))
     (GOLDEN / "tiny_approx_registered.v").write_text(emit_verilog(tiny_approx_mlp(), registered=True))
+
+
+def test_a_newline_in_the_model_file_name_stays_inside_a_comment(capsys, tmp_path):
+    """Issue 19: a file name is user text; in a Verilog comment a newline would end the
+    comment and make the rest code (`module evil; endmodule` compiled beside `top`)."""
+    import torch
+
+    from approxmlp.backend.report import md, plain
+    from approxmlp.backend.simulate import declared_modules
+    from approxmlp.frontend.floatnet import make_mlp
+    from tests.test_cli import compile_args, run
+
+    model = tmp_path / "x\nmodule evil; endmodule\n|<b>|.pt"
+    torch.manual_seed(0)
+    torch.save(make_mlp(4, [3], 3).state_dict(), model)
+    out = tmp_path / "out"
+    code, _, err = run(capsys, *compile_args(model, out))
+    assert code == 0, err
+    rtl = (out / "rtl" / "top.v").read_text()
+    assert declared_modules(rtl) == ["top"]
+    assert all(line.startswith("//") for line in rtl.split("`default_nettype none")[0].splitlines() if line)
+    assert "(from x\\nmodule evil; endmodule\\n|<b>|.pt)" in rtl
+    report = (out / "report.md").read_text()
+    assert not any(line.startswith(("module evil", "|<b>")) for line in report.splitlines())
+    assert "\\|\\<b\\>\\|" in report  # no table cell break, no HTML
+    assert plain("a\r\nb\u2028c\td") == "a\\r\\nb\\u2028c\\td" and md("`x` [y]") == "\\`x\\` \\[y\\]"

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +21,7 @@ from approxmlp.search.front import Scored, pareto_front, thin
 from approxmlp.search.nsga2 import run_search
 from tests.test_approx import _search_setup
 from tests.test_cli import assert_one_line_failure, run
+from tests.test_synth import fake_yosys
 
 
 def _scored(acc, area, feasible=None) -> Scored:
@@ -303,3 +310,111 @@ def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
     for p in on_disk["points"]:
         assert (f"| {p['id']} | {p['train_accuracy']:.4f} | {fmt_acc(p['validation_accuracy'], p['validation_interval'])} "
                 f"| {fmt_loss(p['validation_loss'])} |") in report
+
+
+# ----------------------------------------------------------------------------- issue 19
+def _explore(*extra: str, model: Path, out: Path) -> list[str]:
+    return ["explore", "--model", str(model), "--data", "iris", "--out", str(out), "--population", "8",
+            "--generations", "2", "--max-designs", "1", "-q", *extra]
+
+
+def test_explore_refuses_a_folder_it_did_not_write(capsys, tmp_path):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, *_explore(model=model, out=out))
+    assert_one_line_failure(code, err, str(out), "did not write")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("extra, phrases", [
+    (("--max-power-mw", "-1"), ("--max-power-mw must be a positive", "-1")),
+    (("--resume",), ("--resume", "checkpoint.npz not found", "run without --resume")),
+])
+def test_nonsense_options_are_refused_before_the_search(capsys, tmp_path, extra, phrases):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "x"
+    code, _, err = run(capsys, *_explore(*extra, model=model, out=out))
+    assert_one_line_failure(code, err, *phrases)
+    assert not out.exists()
+
+
+def test_resume_from_a_truncated_checkpoint_exits_2(capsys, tmp_path):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "x"
+    out.mkdir()
+    np.savez(out / "checkpoint.npz", acc=np.zeros(1000))
+    ckpt = out / "checkpoint.npz"
+    ckpt.write_bytes(ckpt.read_bytes()[:300])
+    before = ckpt.read_bytes()
+    code, _, err = run(capsys, *_explore("--resume", model=model, out=out))
+    assert_one_line_failure(code, err, "cannot read checkpoint", "checkpoint.npz", "without --resume")
+    assert [p.name for p in out.iterdir()] == ["checkpoint.npz"] and ckpt.read_bytes() == before
+
+
+def test_a_seed_model_of_another_size_is_named(capsys, tmp_path):
+    model, seed = _float_model(tmp_path / "a.pt", 3), _float_model(tmp_path / "wide.pt", 3, n_in=5)
+    out = tmp_path / "x"
+    code, _, err = run(capsys, *_explore("--seed-model", str(seed), model=model, out=out))
+    assert_one_line_failure(code, err, "wide.pt takes 5 inputs", "4 features")
+    assert not out.exists()
+
+
+def test_an_unreachable_scheduler_leaves_no_folder(capsys, tmp_path):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "x"
+    code, _, err = run(capsys, *_explore("--scheduler", "tcp://127.0.0.1:9", model=model, out=out))
+    assert_one_line_failure(code, err, "cannot reach the Dask scheduler", "drop --scheduler")
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.pt"]
+
+
+def test_ctrl_c_before_the_first_generation_leaves_no_folder(tmp_path):
+    """A real SIGINT while the first generation is evaluated: its checkpoint comes some
+    seconds after the folder appears (a 200-individual population on breast_cancer)."""
+    model, out = _float_model(tmp_path / "bc.pt", 3, n_in=30, n_out=2), tmp_path / "x"
+    argv = ["explore", "--model", str(model), "--data", "breast_cancer", "--out", str(out), "--population", "200",
+            "--generations", "5", "-q"]
+    proc = subprocess.Popen([sys.executable, "-m", "approxmlp.cli", *argv], stderr=subprocess.PIPE, text=True)
+    while not out.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    assert not (out / "checkpoint.npz").exists()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip() == "approxmlp: interrupted"
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bc.pt"]
+
+
+def _cli(*argv: str, **env: str) -> subprocess.CompletedProcess:
+    """A fresh process: the tool look-ups are cached per process."""
+    return subprocess.run([sys.executable, "-m", "approxmlp.cli", *argv], capture_output=True, text=True,
+                          env=dict(os.environ, **env), timeout=600)
+
+
+def test_a_yosys_that_does_not_run_is_found_before_the_search(tmp_path):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "x"
+    t0 = time.perf_counter()
+    r = _cli(*_explore("--generations", "300", model=model, out=out), APPROXMLP_YOSYS="/bin/false")
+    assert_one_line_failure(r.returncode, r.stderr, "/bin/false -V", "APPROXMLP_YOSYS")
+    assert time.perf_counter() - t0 < 60 and not out.exists()
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_a_failed_synthesis_leaves_no_half_made_design_folder(tmp_path):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "x"
+    r = _cli(*_explore(model=model, out=out), APPROXMLP_YOSYS=str(fake_yosys(tmp_path)))
+    assert_one_line_failure(r.returncode, r.stderr, "Yosys failed", "ERROR: fake failure of printed.ys")
+    assert "see /" not in r.stderr  # the scratch log is gone: its last line is quoted instead
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]  # resumable, no designs/
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@pytest.mark.slow
+def test_explore_records_its_files_and_resumes_into_its_own_folder(capsys, tmp_path):
+    model, out = _float_model(tmp_path / "a.pt", 3), tmp_path / "x"
+    code, _, err = run(capsys, *_explore(model=model, out=out))
+    assert code == 0, err
+    for design in (out / "designs").iterdir():
+        files = json.loads((design / "report.json").read_text())["files"]
+        assert {"rtl/top.v", "ir.json", "vectors/test.npz", "logs/yosys.log"} <= set(files), design
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
+    code, _, err = run(capsys, *_explore("--resume", model=model, out=out))
+    assert code == 0, err

@@ -134,7 +134,7 @@ class Evil:
 @pytest.mark.parametrize("make,phrase", [
     (lambda d: d / "missing.pt", "not found"),
     (lambda d: d, "is a folder"),
-    (lambda d: _write(d / "t.pt", b"hello, I am text"), "not a readable PyTorch file"),
+    (lambda d: _write(d / "t.pt", b"hello, I am text"), "is not a PyTorch file"),
     (lambda d: _write(d / "e.pt", b""), "is empty"),
     (lambda d: _truncated(d), "not a readable PyTorch file"),
     (lambda d: _write(d / "p.pkl", pickle.dumps(Evil())), "refusing to run code from the model file"),

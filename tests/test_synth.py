@@ -8,6 +8,7 @@ runs Yosys is marked ``synth`` (``pytest -m synth tests/test_synth.py``, about a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,34 @@ def test_cache_returns_the_same_result_without_running_yosys(tmp_path, monkeypat
     with pytest.raises(ToolError):  # disabled: Yosys runs (here: the stub writes no statistics)
         synthesize(design, "neurons", "printed", tmp_path / "w3")
     assert ran
+
+
+def fake_yosys(folder: Path) -> Path:
+    """A Yosys that tells its version but fails every script, writing an error to its log."""
+    path = folder / "fake-yosys"
+    path.write_text('#!/bin/sh\nif [ "$1" = "-V" ]; then echo "Yosys 0.70 (fake)"; exit 0; fi\n'
+                    'echo "ERROR: fake failure of $4" > "$3"; exit 1\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_a_failure_in_a_scratch_folder_quotes_the_log_it_deleted(tmp_path):
+    """Issue 19: compile synthesizes in a scratch folder and removes it; the message must not
+    send the user to a log that is gone (a fresh process: the Yosys look-up is cached)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from approxmlp.frontend.floatnet import make_mlp
+    from tests.test_cli import assert_clean_failure
+
+    model, out = tmp_path / "m.pt", tmp_path / "out"
+    torch.manual_seed(0)
+    torch.save(make_mlp(4, [3], 3).state_dict(), model)
+    r = subprocess.run([sys.executable, "-m", "approxmlp.cli", "compile", str(model), "--data", "iris", "--out",
+                        str(out), "--no-verify", "-q"], capture_output=True, text=True,
+                       env=dict(os.environ, APPROXMLP_YOSYS=str(fake_yosys(tmp_path))))
+    assert_clean_failure(r.returncode, r.stderr, out, "Yosys failed", "its log (since deleted) ended",
+                         "ERROR: fake failure of printed.ys")
+    assert "see /" not in r.stderr

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ApproxMLPError
+from .verilog.module import GENERATED_BY
 
 _NEURON = re.compile(r"^l(\d+)_n(\d+)(?:_|$)")
 
@@ -65,7 +66,15 @@ def inspect_rtl(path: Path) -> dict:
         path = path / "rtl" / "top.v"
     if not path.is_file():
         raise ApproxMLPError(f"{path} not found; pass a .v file or a folder written by `approxmlp compile`")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ApproxMLPError(f"{path} is a binary file, not Verilog; pass a top.v written by approxmlp "
+                             "or its design folder") from None
+    if not text.startswith(GENERATED_BY):
+        raise ApproxMLPError(f"{path} is not approxmlp-generated RTL (its first line is not "
+                             f"'{GENERATED_BY} ...'); inspect reads only what `approxmlp compile` or "
+                             "`explore` wrote: pass such a top.v or its design folder")
     ast = _parse(text)
     from pyverilog.vparser import ast as vast
 

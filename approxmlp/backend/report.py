@@ -5,6 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 
+#: Characters that would start Markdown markup inside a table cell: a cell break, raw HTML,
+#: code, a link.
+_MD_SPECIAL = set("\\|<>`[]")
+
+
+def plain(text: Any) -> str:
+    """``text`` as one line of printable characters, fit to quote in a generated file: a
+    control character (a newline in a file name would end a Verilog comment and start
+    code) is written as its Python escape, ``\\n``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def md(text: Any) -> str:
+    """``text`` for a Markdown report: :func:`plain`, and markup characters escaped."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in plain(text))
+
+
 def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * v:.2f} %"
 
@@ -41,25 +58,25 @@ def summary_rows(r: dict) -> list[tuple[str, str]]:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"# approxmlp report: {r['model']['name']} → {r['target']}", "",
+    lines = [f"# approxmlp report: {md(r['model']['name'])} → {md(r['target'])}", "",
              "| | |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in summary_rows(r)]
+    lines += [f"| {k} | {md(v)} |" for k, v in summary_rows(r)]
     syn = r.get("synthesis")
     if syn and syn.get("cells"):
         lines += ["", "## Cells", "", "| cell | count |", "|---|---|"]
-        lines += [f"| {c} | {n} |" for c, n in sorted(syn["cells"].items())]
+        lines += [f"| {md(c)} | {n} |" for c, n in sorted(syn["cells"].items())]
     ver = r.get("verification", {})
     if ver.get("first_mismatches"):
         lines += ["", "## First mismatches", "", "| sample | inputs | RTL | golden |", "|---|---|---|---|"]
         lines += [f"| {m['sample']} | {m['inputs']} | {m['rtl']} | {m['golden']} |" for m in ver["first_mismatches"]]
     lines += ["", "## Provenance", "",
               f"- approxmlp {r.get('approxmlp_version')}; IR sha256 `{r['model']['ir_sha256']}`",
-              f"- model: {r['model'].get('source')}; data: {r['data']['spec']} "
+              f"- model: {md(r['model'].get('source'))}; data: {md(r['data']['spec'])} "
               f"({r['data']['train']} train / {r['data']['test']} test samples, {r['data']['classes']} classes)"]
     if ver.get("simulator"):
-        lines.append(f"- simulator: {ver['simulator']}")
+        lines.append(f"- simulator: {md(ver['simulator'])}")
     if syn and syn.get("tool"):
-        lines.append(f"- synthesis: {syn['tool']}")
+        lines.append(f"- synthesis: {md(syn['tool'])}")
     if r.get("timings"):
         lines.append("- timings: " + ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items()))
     return "\n".join(lines) + "\n"

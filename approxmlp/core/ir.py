@@ -319,8 +319,10 @@ class MLP:
             return cls(n_inputs=d["n_inputs"], input_bits=d["input_bits"],
                        layers=tuple(Layer.from_json(x) for x in d["layers"]),
                        name=d.get("name", "mlp"), meta=d.get("meta", {}))
-        except (KeyError, TypeError) as exc:
-            raise IRError(f"malformed IR document: {exc}") from None
+        except IRError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # e.g. "layers": "x"
+            raise IRError(f"malformed IR document: {type(exc).__name__}: {exc}") from None
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)

@@ -40,6 +40,8 @@ SPLIT_FILES = ("X_train.npy", "Y_train.npy", "X_test.npy", "Y_test.npy")
 VAL_FILES = ("X_val.npy", "Y_val.npy")
 #: Separators the CSV sniffer chooses among.
 CSV_SEPARATORS = ";,\t"
+#: How every .npy file begins (numpy's format magic).
+NPY_MAGIC = b"\x93NUMPY"
 #: Version tag of :meth:`InputQuantizer.to_json` documents.
 QUANTIZER_FORMAT = "approxmlp-input-quantizer/1"
 
@@ -53,6 +55,18 @@ def check_bits(option: str, value: Any, lo: int, hi: int, error: type[ApproxMLPE
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
         raise error(f"{option} must be an integer in {lo}..{hi}, not {value!r}")
     return int(value)
+
+
+#: Seeds numpy and scikit-learn accept (a 32-bit unsigned integer).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any) -> int:
+    """Validate ``--seed`` up front: scikit-learn's splitter and numpy take only 32-bit
+    unsigned seeds, and would otherwise fail deep inside with a traceback."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise DataError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed!r}; pick another seed")
+    return int(seed)
 
 
 def _listing(names: Sequence[str]) -> str:
@@ -190,6 +204,7 @@ def load_dataset(spec: str, *, label: str | None = None, test_size: float = 0.3,
     """
     if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
         raise DataError(f"--test-size must be a fraction between 0 and 1 (exclusive), not {test_size!r}")
+    check_seed(seed)
     spec = str(spec)
     if spec in BUILTIN:
         _no_label(spec, label)
@@ -333,6 +348,14 @@ def _label_order(labels: Sequence[str]) -> list[str]:
 
 def _load_csv(path: Path, label: str, test_size: float, seed: int) -> Dataset:
     header, rows = _read_csv_rows(path)
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if label in dup:
+        cols = [str(i + 1) for i, h in enumerate(header) if h == label]
+        raise DataError(f"{path} has {len(cols)} label columns named {label!r} (columns {', '.join(cols)}); "
+                        "rename or drop all but one (or name the label column with --label)")
+    if dup:
+        raise DataError(f"{path}: feature columns {_listing(dup)} appear more than once in the header; "
+                        "give every column a name of its own")
     if label not in header:
         raise DataError(f"{path} has no label column {label!r} (columns: {_listing(header)}); "
                         "name the label column with --label")
@@ -357,6 +380,11 @@ def _load_csv(path: Path, label: str, test_size: float, seed: int) -> Dataset:
 
 # ----------------------------------------------------------------------------- split folders
 def _load_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        magic = f.read(len(NPY_MAGIC))
+    if magic != NPY_MAGIC:
+        raise DataError(f"{path} is not a .npy file (it does not begin with the NumPy header); "
+                        "save the array with numpy.save")
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -422,6 +450,13 @@ def _load_split_folder(folder: Path) -> Dataset:
             raise DataError(f"{folder}: X_train has {parts['train'][0].shape[1]} features but X_{part} has "
                             f"{parts[part][0].shape[1]}; all parts must have the same columns")
     C = max(n_classes)
+    seen = set(np.unique(parts["train"][1]).tolist())
+    for part in parts:
+        unseen = sorted(set(np.unique(parts[part][1]).tolist()) - seen)
+        if unseen:
+            raise DataError(f"{folder / f'Y_{part}.npy'} has labels {_listing([str(c) for c in unseen])} that "
+                            "Y_train.npy never has; a model cannot learn a class it never saw: move some of "
+                            "those samples into the training split, or drop them")
     if len(np.unique(parts["train"][1])) < 2:
         raise DataError(f"{folder}: Y_train holds a single class; a classifier needs at least two")
     return Dataset(name=folder.name, X_train=parts["train"][0], y_train=parts["train"][1],

@@ -51,6 +51,8 @@ MAX_PTQ_WEIGHT_BITS = 16
 #: ``quantization`` value recorded in the IR meta.
 PTQ_SCHEME = "ptq-pow2-per-layer"
 
+#: How torch.save's files begin: a zip archive (the default) or a pickle (protocol 2+).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 _RESAVE = "save a state_dict instead (torch.save(model.state_dict(), path))"
 _BATCHNORM_KEYS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -253,12 +255,18 @@ def _torch_load(p: Path, data: bytes) -> Any:
 
     if not data:
         raise ModelError(f"{p} is empty; re-save the model with torch.save(model.state_dict(), path)")
+    if not data.startswith(_TORCH_MAGIC):
+        raise ModelError(f"{p} is not a PyTorch file (neither torch.save's zip archive nor a pickle); "
+                         "give the file written by torch.save(model.state_dict(), path)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pickle-protocol chatter for non-zip files
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
+        # torch words every refusal "weights only load failed": a global (a function or
+        # class to import) or a bare pickle (torch.save writes zip archives) needs code;
+        # a zip archive failing otherwise is damaged
+        if "global" in str(exc).lower() or data.startswith(b"\x80"):
             raise ModelError(f"{p}: refusing to run code from the model file; {_RESAVE}") from None
         reason = exc
     except Exception as exc:  # torch reports corrupt files with many exception types
@@ -369,8 +377,11 @@ def save_integer_model(path: str | Path, ir: MLP, quantizer: InputQuantizer,
     meta.update({"name": ir.name, "n_inputs": ir.n_inputs, "input_bits": ir.input_bits, "layers": layers,
                  "ir_meta": dict(ir.meta), "ir_sha256": ir.digest, "input_quantizer": quantizer.to_json()})
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    except OSError as exc:  # not the temp file's name: the user never asked for it
+        raise ModelError(f"cannot write {p} ({exc.strerror or exc}); choose a folder you can write to") from None
     os.close(fd)
     try:
         torch.save({"format": INTEGER_MODEL_FORMAT, "tensors": tensors, "metadata": meta}, tmp)

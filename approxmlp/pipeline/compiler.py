@@ -13,15 +13,18 @@ Output folder (self-contained, like da4ml's):
 * ``vectors/test.npz``     test vectors: ``inputs``, ``golden`` classes, ``labels``
   (and ``vectors/test.csv``, the same for humans and other simulators);
 * ``model.onnx``           the same design as ONNX (input codes in, class out; bit-exact);
-* ``report.json`` / ``report.md``, and ``logs/`` (lint, simulation, synthesis).
+* ``report.json`` / ``report.md``, and ``logs/`` (lint, simulation, synthesis); ``report.json``
+  also records the sha256 of every other file (``files``), for `approxmlp verify`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,9 +33,10 @@ import numpy as np
 
 from .. import __version__
 from ..backend.verilog import class_width, emit_verilog
-from ..errors import ApproxMLPError, DataError, ModelError, VerificationError
+from ..errors import ApproxMLPError, DataError, IRError, ModelError, VerificationError
 from ..core.golden import evaluate
 from ..core.ir import MLP
+from ..frontend.data import check_bits, check_seed
 
 Progress = Callable[[str], None]
 
@@ -43,12 +47,18 @@ def _quiet(_: str) -> None:
     pass
 
 
+#: Bit widths a float model is quantized to when no option says otherwise (an integer
+#: model, `approxmlp train`'s output, has its own).
+DEFAULT_BITS = {"input_bits": 4, "weight_bits": 8, "act_bits": 8}
+
+
 @dataclass(frozen=True)
 class CompileOptions:
     target: str = "printed"
-    input_bits: int = 4
-    weight_bits: int = 8
-    act_bits: int = 8
+    #: None: the model's own widths (an integer model), else :data:`DEFAULT_BITS`.
+    input_bits: int | None = None
+    weight_bits: int | None = None
+    act_bits: int | None = None
     registered: bool = False
     verify: bool = True
     synth: bool = True
@@ -60,50 +70,107 @@ class CompileOptions:
     onnx: bool = True
 
 
-def check_bits(name: str, value: int, lo: int, hi: int) -> None:
-    if not isinstance(value, int) or not lo <= value <= hi:
-        raise ModelError(f"{name} must be in {lo}..{hi}, not {value}")
-
-
 def check_options(opts: CompileOptions) -> None:
     """Refuse impossible settings before any work is done."""
     from ..backend.synth import TARGETS
 
     if opts.target not in TARGETS:
         raise ApproxMLPError(f"unknown target {opts.target!r}; choose one of {', '.join(TARGETS)}")
-    check_bits("--input-bits", opts.input_bits, 1, 16)
-    check_bits("--weight-bits", opts.weight_bits, 2, 16)
-    check_bits("--act-bits", opts.act_bits, 1, 16)
+    for name, lo in (("input_bits", 1), ("weight_bits", 2), ("act_bits", 1)):
+        if getattr(opts, name) is not None:
+            check_bits("--" + name.replace("_", "-"), getattr(opts, name), lo, 16, ModelError)
+    check_seed(opts.seed)
     if not opts.clock_hz > 0:
         raise ApproxMLPError(f"--clock-hz must be positive, not {opts.clock_hz}")
 
 
+#: The file only `compile` writes into its folder: a folder holding it may be replaced.
+COMPILE_MARKS = ("report.json",)
+
+
+def check_out(out: Path, marks: tuple[str, ...]) -> Path:
+    """``out`` resolved, once it is known to be a folder approxmlp may (re)write: new, empty,
+    or holding one of ``marks`` (files only approxmlp writes there, e.g. ``report.json``),
+    below a path whose existing part is a folder. A user's own files are never replaced."""
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ApproxMLPError(f"--out {out} exists and is not a folder; choose another path")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in marks):
+        raise ApproxMLPError(f"--out {out} is a non-empty folder that approxmlp did not write; "
+                             "choose an empty or new folder")
+    check_parents(out)
+    return out
+
+
+def check_parents(path: Path) -> None:
+    """Refuse a path below a file (``--out afile/sub``), which the OS would only answer
+    with "File exists" or "Not a directory"."""
+    for parent in Path(path).resolve().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ApproxMLPError(f"--out {path}: {parent} is a file, not a folder; choose another path")
+            return
+
+
+def make_folder(path: Path) -> None:
+    """``mkdir -p`` of (a parent of) ``--out`` whose failure names it and a fix, not the raw
+    OS error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ApproxMLPError(f"--out {path}: cannot create it ({exc.strerror or exc}); "
+                             "choose a folder you can write to") from None
+
+
 @dataclass
 class Staging:
-    """A sibling temp folder that becomes ``out`` on :meth:`commit`, or vanishes."""
+    """A sibling temp folder that becomes ``out`` on :meth:`commit`, or vanishes.
+
+    ``marks`` name files that only approxmlp writes into such a folder: an existing ``out``
+    is replaced only if it holds one (or is empty)."""
 
     out: Path
+    marks: tuple[str, ...] = COMPILE_MARKS
     path: Path = field(init=False)
 
     def __enter__(self) -> "Staging":
-        self.out = self.out.resolve()
-        if self.out.exists() and not self.out.is_dir():
-            raise ApproxMLPError(f"--out {self.out} exists and is not a folder; choose another path")
-        if self.out.is_dir() and any(self.out.iterdir()) and not (self.out / "report.json").exists():
-            raise ApproxMLPError(f"--out {self.out} is a non-empty folder that approxmlp did not write; "
-                                 "choose an empty or new folder")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        self.out = check_out(self.out, self.marks)
+        make_folder(self.out.parent)
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        except OSError as exc:
+            raise ApproxMLPError(f"--out {self.out}: cannot write in {self.out.parent} "
+                                 f"({exc.strerror or exc}); choose a folder you can write to") from None
         return self
 
     def commit(self) -> None:
+        """Replace ``out`` by the staged folder: the old one is moved aside first, so that
+        a failure leaves either of them whole."""
+        old = None
         if self.out.exists():
-            shutil.rmtree(self.out)
-        self.path.rename(self.out)
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old.", dir=self.out.parent))
+            self.out.rename(old / self.out.name)
+        try:
+            self.path.rename(self.out)
+        except OSError:
+            if old is not None:
+                (old / self.out.name).rename(self.out)
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
     def __exit__(self, *exc) -> None:
         if self.path.exists():
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """The sha256 of every file in a design folder but ``report.json`` (which records
+    them), by path relative to the folder: how `approxmlp verify` tells which files
+    changed since they were written."""
+    return {f.relative_to(folder).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(folder.rglob("*")) if f.is_file() and f != folder / "report.json"}
 
 
 def write_vectors(folder: Path, inputs: np.ndarray, golden: np.ndarray, labels: np.ndarray | None) -> Path:
@@ -123,8 +190,16 @@ def read_vectors(folder: Path) -> dict[str, np.ndarray]:
     npz = folder / "vectors" / "test.npz"
     if not npz.is_file():
         raise DataError(f"{npz} not found; is {folder} a folder written by `approxmlp compile`?")
-    with np.load(npz) as f:
-        return {k: f[k] for k in f.files}
+    try:
+        with np.load(npz, allow_pickle=False) as f:
+            vec = {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:  # a damaged .npz
+        raise DataError(f"{npz} cannot be read ({type(exc).__name__}: {exc}); it is damaged or truncated: "
+                        "recompile the design") from None
+    missing = [k for k in ("inputs", "golden") if k not in vec]
+    if missing:
+        raise DataError(f"{npz} lacks {', '.join(missing)}; recompile the design")
+    return vec
 
 
 def load_ir(folder: Path) -> MLP:
@@ -135,6 +210,10 @@ def load_ir(folder: Path) -> MLP:
         return MLP.from_json(json.loads(path.read_text()))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); recompile the design") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{path} is not a text file; recompile the design") from None
+    except IRError as exc:
+        raise ModelError(f"{path}: {exc}; recompile the design") from None
 
 
 def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarray, logs: Path, *,
@@ -183,9 +262,10 @@ def run_synthesis(rtl: Path, opts: CompileOptions, dest: Path, progress: Progres
 def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progress = _quiet):
     """The IR a model file stands for, with its input quantizer and float accuracy.
 
-    An integer model (`approxmlp train` output) keeps its IR, quantizer and bit widths
-    (the --input-bits, --weight-bits and --act-bits options do not apply to it); a float
-    model is quantized post-training. Returns ``(ir, quantizer, float_accuracy, opts)``,
+    An integer model (`approxmlp train` output) keeps its IR, quantizer and bit widths:
+    an --input-bits, --weight-bits or --act-bits other than its own is refused, not
+    silently ignored; a float model is quantized post-training (unset widths:
+    :data:`DEFAULT_BITS`). Returns ``(ir, quantizer, float_accuracy, opts)``,
     ``opts`` carrying the bit widths actually used.
     """
     from dataclasses import replace
@@ -197,18 +277,28 @@ def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progre
     progress(f"loading model {model_path}")
     model = load_model(Path(model_path), requantize=opts.requantize)
     if model.n_inputs != data.n_features:
-        raise DataError(f"the model takes {model.n_inputs} inputs but the data set has {data.n_features} "
+        raise DataError(f"{model_path} takes {model.n_inputs} inputs but the data set has {data.n_features} "
                         "features; pass the data set the model was trained on")
     if model.n_classes != data.n_classes:
-        raise DataError(f"the model has {model.n_classes} outputs but the data set has {data.n_classes} "
+        raise DataError(f"{model_path} has {model.n_classes} outputs but the data set has {data.n_classes} "
                         "classes; pass the data set the model was trained on")
     name = _ident(Path(model_path).stem)
     if isinstance(model, IntegerModel):
         progress("integer model: compiling its IR as is (no re-quantization)")
         ir = replace(model.ir, name=name)
-        opts = replace(opts, input_bits=ir.input_bits, weight_bits=model.weight_bits, act_bits=model.act_bits)
+        own = {"input_bits": ir.input_bits, "weight_bits": model.weight_bits, "act_bits": model.act_bits}
+        for key, bits in own.items():
+            asked = getattr(opts, key)
+            if asked is not None and asked != bits:
+                option = "--" + key.replace("_", "-")
+                what = {"input_bits": "inputs", "weight_bits": "weights", "act_bits": "activations"}[key]
+                raise ModelError(f"{model_path} is an integer model trained with {bits}-bit {what}, "
+                                 f"so {option} {asked} cannot apply; drop {option}, "
+                                 f"or retrain with `approxmlp train {option} {asked}`")
+        opts = replace(opts, **own)
         fa = model.metadata.get("float_accuracy")
         return ir, model.quantizer, (fa if isinstance(fa, float) else None), opts
+    opts = replace(opts, **{k: v for k, v in DEFAULT_BITS.items() if getattr(opts, k) is None})
     quantizer = model.input_quantizer(opts.input_bits) or InputQuantizer.fit(data.X_train, opts.input_bits)
     progress("quantizing (post-training, power-of-two scales)")
     ir = quantize_ptq(model, quantizer, quantizer(data.X_train), weight_bits=opts.weight_bits,
@@ -225,9 +315,12 @@ def load_model_ir(model_path: Path, data, opts: CompileOptions, progress: Progre
 def compile_model(model_path: Path, data_spec: str, out: Path, opts: CompileOptions,
                   progress: Progress = _quiet) -> dict:
     """The whole `approxmlp compile`: returns the report (also written to ``out``)."""
+    from ..backend.tools import check_tools
     from ..frontend.data import load_dataset
 
     check_options(opts)
+    check_out(out, COMPILE_MARKS)
+    check_tools(verilator=opts.verify, yosys=opts.synth)
     t0 = time.perf_counter()
     progress(f"loading data {data_spec}")
     data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
@@ -310,10 +403,11 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
                 if syn.get(key) is not None:
                     report[key] = syn[key]
         report["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        (root / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False, default=_json_default) + "\n")
         from ..backend.report import markdown
 
         (root / "report.md").write_text(markdown(report))
+        report["files"] = file_hashes(root)
+        (root / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False, default=_json_default) + "\n")
         stage.commit()
     if opts.verify and report["verification"]["mismatches"]:
         m = report["verification"]["first_mismatches"][0]

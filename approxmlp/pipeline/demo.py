@@ -16,7 +16,6 @@ About a minute and a half on two cores. Everything lands in ``OUT/``: ``model.pt
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ..progress import Progress, quiet
@@ -39,24 +38,25 @@ def run_demo(out: Path, *, target: str = "printed", progress: Progress = quiet, 
     can be, when training ends)."""
     from ..frontend import qat
     from ..frontend.data import load_dataset
+    from .compiler import Staging
     from .explore import BUDGETS, ExploreOptions, run_explore
 
-    out = Path(out)
     data = load_dataset(DEMO_DATA)
     topology = "-".join(map(str, (data.n_features, *DEMO_HIDDEN, data.n_classes)))
-    progress(f"quantization-aware training of a {topology} MLP on {DEMO_DATA} (Brevitas, 8-bit)")
-    kw = {"progress": train_progress} if train_progress is not None else {}
-    result = qat.train(data, qat.TrainConfig(hidden=DEMO_HIDDEN, restarts=1), name="demo", **kw)
-    if hasattr(train_progress, "close"):
-        train_progress.close()
-    out.mkdir(parents=True, exist_ok=True)
-    model = out / "model.pt"
-    qat.save(result, model)
-    explore_dir = out / "explore"
-    if (explore_dir / "pareto.json").is_file():  # an earlier demo's: start afresh
-        shutil.rmtree(explore_dir)
-    summary = run_explore(model, DEMO_DATA, explore_dir, ExploreOptions(target=target, **DEMO_SEARCH),
-                          progress=progress)
+    # Made beside OUT and moved into place when complete: an earlier demo's folder is
+    # replaced whole, a folder of the user's own is refused before any work.
+    out = Path(out)
+    with Staging(out, marks=("explore/pareto.json",)) as stage:
+        progress(f"quantization-aware training of a {topology} MLP on {DEMO_DATA} (Brevitas, 8-bit)")
+        kw = {"progress": train_progress} if train_progress is not None else {}
+        result = qat.train(data, qat.TrainConfig(hidden=DEMO_HIDDEN, restarts=1), name="demo", **kw)
+        if hasattr(train_progress, "close"):
+            train_progress.close()
+        qat.save(result, stage.path / "model.pt")
+        summary = run_explore(stage.path / "model.pt", DEMO_DATA, stage.path / "explore",
+                              ExploreOptions(target=target, **DEMO_SEARCH), progress=progress)
+        stage.commit()
+    model, explore_dir = out / "model.pt", out / "explore"
     pick = summary["budgets"][BUDGETS.index(DEMO_BUDGET)]
     points = {p["id"]: p for p in summary["points"]}
     chosen = points.get(pick["design"])

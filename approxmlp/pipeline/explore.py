@@ -42,7 +42,8 @@ from ..core.ir import MLP
 from ..errors import ApproxMLPError
 from ..progress import task
 from ..stats import REPORT_LEVEL, accuracy_interval, paired_loss
-from .compiler import CompileOptions, _json_default, check_options, load_model_ir, write_vectors
+from .compiler import (CompileOptions, Staging, _json_default, check_options, check_out, file_hashes,
+                       load_model_ir, make_folder, write_vectors)
 from .select import CONFIDENCE, Rule, most_accurate_within_power, smallest_within, validated_front
 
 BUDGETS = (0.01, 0.02, 0.05)
@@ -60,9 +61,10 @@ class ExploreOptions:
     workers: int = 1
     scheduler: str | None = None
     resume: bool = False
-    input_bits: int = 4
-    weight_bits: int = 8
-    act_bits: int = 8
+    #: None: the model's own widths (an integer model), else the compile defaults.
+    input_bits: int | None = None
+    weight_bits: int | None = None
+    act_bits: int | None = None
     label: str | None = None
     #: Models whose weights seed the search (e.g. `train --weights pow2` models), one search
     #: each, fronts combined; the exact baseline and the loss budget stay those of the main
@@ -112,11 +114,17 @@ def _mapper(opts: ExploreOptions):
     return map, lambda: None
 
 
+#: Files only explore writes into its folder: one of them makes a folder its own (to
+#: resume or re-run into); any other non-empty folder is refused.
+EXPLORE_MARKS = ("checkpoint.npz", "pareto.json")
+
+
 def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, progress=lambda _: None) -> dict:
-    from ..backend.cost import load_model as load_cost
-    from ..frontend.data import load_dataset
-    from ..search.config import SearchConfig
-    from ..search.nsga2 import make_evaluator, run_search
+    """The whole `approxmlp explore` (see the module docstring); returns the summary also
+    written to ``out/pareto.json``. Everything that can be refused is refused before the
+    search (options, the folder, the tools); a folder this run created is removed again if
+    it fails before writing anything in it."""
+    from ..backend.tools import check_tools
 
     copts = CompileOptions(target=opts.target, input_bits=opts.input_bits, weight_bits=opts.weight_bits,
                            act_bits=opts.act_bits, label=opts.label, seed=opts.seed, requantize=opts.requantize)
@@ -128,6 +136,30 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
                              f"0: pick on the point estimate), not {opts.confidence}")
     if opts.population < 4 or opts.generations < 1 or opts.max_designs < 1:
         raise ApproxMLPError("--population must be >= 4, --generations >= 1 and --max-designs >= 1")
+    if opts.max_power_mw is not None and not opts.max_power_mw > 0:
+        raise ApproxMLPError(f"--max-power-mw must be a positive power budget in mW, not {opts.max_power_mw}; "
+                             "give one such as --max-power-mw 3, or drop it")
+    out = check_out(out, EXPLORE_MARKS)
+    if opts.resume and not (out / "checkpoint.npz").is_file():
+        raise ApproxMLPError(f"--resume: {out / 'checkpoint.npz'} not found, there is no search to resume; "
+                             "run without --resume to start afresh")
+    check_tools(verilator=True, yosys=True)
+    created = not out.exists()
+    try:
+        return _explore(model_path, data_spec, out, opts, copts, progress)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, copts: CompileOptions,
+             progress) -> dict:
+    from ..backend.cost import load_model as load_cost
+    from ..frontend.data import load_dataset
+    from ..search.config import SearchConfig
+    from ..search.nsga2 import make_evaluator, run_search
+
     cost = load_cost(opts.target)
     if cost is None:
         raise ApproxMLPError(f"no calibrated cost model for target {opts.target}; "
@@ -135,13 +167,13 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     progress(f"loading data {data_spec}")
     data = load_dataset(data_spec, label=opts.label, seed=opts.seed)
     split = data.validation_split(opts.val_fraction, opts.seed)
-    ir, quantizer, float_acc, copts = load_model_ir(Path(model_path), data, copts, progress)
+    ir, quantizer, float_acc, used = load_model_ir(Path(model_path), data, copts, progress)
     parts = Parts(fit=(quantizer(split.X_fit), split.y_fit), val=(quantizer(split.X_val), split.y_val),
                   test=(quantizer(data.X_test), data.y_test), validation=split.source)
-    seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)
+    seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)  # each integer seed keeps its own widths
+    copts = used
     reference = parts.accuracy(ir, "fit")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     cfg = SearchConfig(population=opts.population, generations=opts.generations, multipliers=opts.multipliers,
                        weight_bits=max(2, copts.weight_bits), max_loss=opts.max_loss,
                        max_power_mw=opts.max_power_mw, seed=opts.seed)
@@ -245,7 +277,19 @@ def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOpti
 
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, out: Path, opts: CompileOptions,
              progress) -> list[dict]:
-    """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/."""
+    """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/.
+
+    The designs are made in a staging folder beside ``designs/``, which replaces it only
+    once every one of them is complete: a failed or interrupted run leaves no half-made
+    design folder (an earlier run's stays whole)."""
+    with Staging(out / "designs", marks=("exact",)) as stage:
+        rows = _realize_in(candidates, data, quantizer, parts, stage.path, opts, progress)
+        stage.commit()
+    return rows
+
+
+def _realize_in(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, designs: Path,
+                opts: CompileOptions, progress) -> list[dict]:
     from .compiler import run_synthesis
     from ..backend.simulate import SimDesign, lint, simulate
 
@@ -255,7 +299,7 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
     progress(f"emitting and linting {len(candidates)} designs")
     with task(progress, "designs", len(candidates)) as bar:
         for ident, mlp in candidates:
-            folder = out / "designs" / ident
+            folder = designs / ident
             (folder / "rtl").mkdir(parents=True, exist_ok=True)
             rtl = folder / "rtl" / "top.v"
             rtl.write_text(emit_verilog(mlp, module="top"))
@@ -284,7 +328,7 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
 
     with task(progress, "synthesized", len(rows)) as bar:
         def synth(row: dict) -> dict:
-            res = run_synthesis(row["rtl"], opts, out / "designs" / row["id"] / "logs")
+            res = run_synthesis(row["rtl"], opts, designs / row["id"] / "logs")
             bar.advance(1)
             return res
 
@@ -297,7 +341,9 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
                   "accuracy": {"golden": row["test_accuracy"], "rtl": row["rtl_accuracy"],
                                "golden_train": row["train_accuracy"], "golden_validation": row["validation_accuracy"]},
                   "verification": row["verification"], **syn}
-        (out / "designs" / row["id"] / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
+        folder = designs / row["id"]
+        report["files"] = file_hashes(folder)
+        (folder / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     return rows
 
 
@@ -487,13 +533,15 @@ def fmt_loss(loss: dict) -> str:
 
 
 def _markdown(s: dict) -> str:
+    from ..backend.report import md
+
     metric = s["metric"]
     unit = "cm²" if metric == "area_cm2" else "LUTs"
     b = s["baseline"]
     sel = s["selection"]
     n = sel["samples"]
     conf = sel["confidence"]
-    lines = [f"# approxmlp explore: {s['data']} on {s['target']}", "",
+    lines = [f"# approxmlp explore: {md(s['data'])} on {md(s['target'])}", "",
              f"Exact baseline: validation accuracy {fmt_acc(b['validation_accuracy'], b['validation_interval'])}, "
              f"test accuracy {fmt_acc(b['test_accuracy'], b['test_interval'])}, {fmt(b[metric])} {unit}, "
              f"power {fmt(b['power_mw'], 3)} mW.", "",

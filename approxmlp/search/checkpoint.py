@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -54,8 +55,11 @@ def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, c
             "evaluations": evaluations}
     arrays["meta"] = np.array(json.dumps(meta))
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, base, cfg: SearchConfig):
@@ -63,7 +67,7 @@ def load_checkpoint(path: Path, base, cfg: SearchConfig):
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
             arrays = {k: f[k] for k in f.files if k != "meta"}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # missing, truncated, damaged
         raise ApproxMLPError(f"cannot read checkpoint {path} ({exc}); delete it or run without --resume") from None
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("base_digest") != base.digest:
         raise ApproxMLPError(f"checkpoint {path} belongs to another model or version; delete it or run without --resume")
