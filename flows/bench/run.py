@@ -445,10 +445,13 @@ def plot(rows: list[dict], path: Path) -> None:
         pts = [p for p in r["points"] if p["verified"] and p["printed"]["area_cm2"]]
         ap = [p for p in pts if not p["exact"]]
         ex = [p for p in pts if p["exact"]]
-        ax.plot([p["printed"]["area_cm2"] for p in ap], [p["test_accuracy"] for p in ap], "o", ms=4,
-                label="approxmlp, verified")
-        ax.plot([p["printed"]["area_cm2"] for p in ex], [p["test_accuracy"] for p in ex], "r*", ms=12,
-                label="approxmlp exact")
+        for group, fmt, ms, label in ((ap, "o", 4, "approxmlp, verified (95% CI)"),
+                                      (ex, "r*", 12, "approxmlp exact (95% CI)")):
+            acc = [p["test_accuracy"] for p in group]
+            # runs kept from before intervals were recorded have none: points without bars
+            iv = [p.get("test_interval") or [a, a] for p, a in zip(group, acc)]
+            ax.errorbar([p["printed"]["area_cm2"] for p in group], acc, fmt=fmt, ms=ms, lw=0.7, capsize=1.5,
+                        yerr=[[a - i[0] for a, i in zip(acc, iv)], [i[1] - a for a, i in zip(acc, iv)]], label=label)
         pub = r["published"]
         if pub["exact_cm2"]:
             ax.axvline(pub["exact_cm2"], color="grey", ls="--", lw=1, label="published exact")
