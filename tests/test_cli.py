@@ -340,7 +340,7 @@ def test_out_that_cannot_be_written_names_out_not_a_temp_file(capsys, tmp_path, 
 def test_report_records_every_file_and_verify_names_the_changed_ones(capsys, tmp_path, compiled):
     files = json.loads((compiled / "report.json").read_text())["files"]
     assert set(files) == {"rtl/top.v", "ir.json", "quantizer.json", "vectors/test.npz", "vectors/test.csv",
-                          "report.md"}
+                          "model.onnx", "report.md"}
     assert all(len(h) == 64 for h in files.values())
 
 
