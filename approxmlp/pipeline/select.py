@@ -92,9 +92,9 @@ def validated_front(pools, X: np.ndarray, y: np.ndarray, exact_correct: np.ndarr
     ``max_loss`` of the exact design (point estimate) and the power budget (estimate). Of
     them: always each budget's smallest certified candidate; then, spread along the area,
     those not dominated in (validation accuracy, loss bound, estimated area); then, to fill
-    ``k``, those not dominated in the search's own (fit accuracy, estimated area), so that the
-    designs made real cover the whole area range even where a small validation part ties
-    most of them. Returns a ``search.front.Front`` whose ``acc`` is validation accuracy."""
+    ``k``, those not dominated in the search's own (fit accuracy, estimated area), then any
+    candidate, so that the designs made real cover the whole area range even where a small
+    validation part ties most of them. Returns a ``search.front.Front`` whose ``acc`` is validation accuracy."""
     from ..search.evaluate import evaluate_population
     from ..search.front import Front, spread
 
@@ -128,7 +128,8 @@ def validated_front(pools, X: np.ndarray, y: np.ndarray, exact_correct: np.ndarr
         ok = on_val[bound[on_val] <= b + 1e-12]
         if ok.size and int(ok[0]) not in chosen:
             chosen.append(int(ok[0]))
-    for idx in (on_val, on_fit):
+    everyone = by_area(np.arange(len(acc)))
+    for idx in (on_val, on_fit, everyone):
         room = k - len(chosen)
         fresh = np.array([i for i in idx if i not in chosen], dtype=np.int64)
         if room > 0 and fresh.size:
