@@ -71,6 +71,8 @@ class ExploreOptions:
     #: Part of the training split held out for validation, when the data set has no
     #: validation split of its own (every pick is made on it).
     val_fraction: float = 0.2
+    #: Prove every realized design (RTL = reference, netlist = RTL) where that is quick.
+    formal: bool = True
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -160,7 +162,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     for k, (label, seed_ir) in enumerate(seeds):
         if seed_ir is not ir:  # the seed models as trained, for comparison
             candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
-    designs = _realize(candidates, data, quantizer, parts, out, copts, progress)
+    designs = _realize(candidates, data, quantizer, parts, out, copts, progress, formal=opts.formal)
     summary = _summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds])
     (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
     _plot(summary, out / "pareto.png")
@@ -246,9 +248,9 @@ def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOpti
 
 
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, out: Path, opts: CompileOptions,
-             progress) -> list[dict]:
-    """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/."""
-    from .compiler import run_synthesis
+             progress, *, formal: bool = True) -> list[dict]:
+    """Emit, verify (one build for all), synthesize and prove every candidate into designs/<id>/."""
+    from .compiler import run_formal, run_synthesis
     from ..backend.simulate import SimDesign, lint, simulate
 
     rows = []
@@ -293,10 +295,26 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
             syntheses = list(pool.map(synth, rows))
     for row, syn in zip(rows, syntheses):
         row["synthesis"] = syn
+    if formal:
+        progress(f"proving {len(rows)} designs: RTL = reference, netlist = RTL (Yosys SAT)")
+        with task(progress, "proven", len(rows)) as bar:
+            def prove(row: dict) -> dict:
+                res = run_formal(row["ir"], row["rtl"], out / "designs" / row["id"],
+                                 {"target": opts.target, "synthesis": row["synthesis"]}, registered=False, auto=True)
+                bar.advance(1)
+                return res
+
+            # two Yosys processes per design, one after the other; designs side by side
+            with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+                proofs = list(pool.map(prove, rows))
+    for k, row in enumerate(rows):
+        row["formal"] = proofs[k] if formal else None
+        if row["formal"] and row["formal"]["counterexample"]:
+            row["verification"]["passed"] = False  # never picked
         report = {"id": row["id"], "target": opts.target, "ir_sha256": row["ir"].digest,
                   "accuracy": {"golden": row["test_accuracy"], "rtl": row["rtl_accuracy"],
                                "golden_train": row["train_accuracy"], "golden_validation": row["validation_accuracy"]},
-                  "verification": row["verification"], **syn}
+                  "verification": row["verification"], **row["synthesis"], "formal": row["formal"]}
         (out / "designs" / row["id"] / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     return rows
 
@@ -342,7 +360,8 @@ def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions
                        "area_cm2": syn.get("area_cm2"), "power_mw": syn.get("power_mw"),
                        "luts": syn.get("luts"), "cells": syn.get("cell_count"),
                        "rtl": str(Path("designs") / row["id"] / "rtl" / "top.v"),
-                       "verification": row["verification"], "ir_sha256": row["ir"].digest,
+                       "verification": row["verification"], "formal": row["formal"],
+                       "ir_sha256": row["ir"].digest,
                        "exact": row["id"] == "exact",
                        "picked_on": None if row["id"] == "exact" or row["id"].startswith("seed") else PICKED_ON})
     for k in range(front.size):
@@ -376,13 +395,28 @@ def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions
                           "searches": [{"seed": label, "evaluations": r.evaluations, "front_designs": r.front.pop.size}
                                        for label, r in zip(seed_labels, results)],
                           "history": results[0].history},
-               "points": points, "budgets": budgets}
+               "points": points, "budgets": budgets, "formal": _formal_summary(points)}
     if opts.max_power_mw is not None:
         best = most_accurate_within_power(points, opts.max_power_mw, verified)
         summary["power_budget"] = {"max_power_mw": opts.max_power_mw, "design": best["id"] if best else None,
                                    "picked_on": PICKED_ON,
                                    **(_pick_figures(best, base, metric, base_cost) if best else {})}
     return summary
+
+
+def _formal_summary(points: list[dict]) -> dict | None:
+    """How many realized designs each proof settled, for the report and the command line."""
+    entries = [p["formal"] for p in points if p.get("formal")]
+    if not entries:
+        return None
+    counts = {}
+    for e in entries:
+        for key in ("rtl_vs_reference", "netlist_vs_rtl"):
+            word = e[key].split(":")[0].split(" within")[0]
+            counts[word] = counts.get(word, 0) + 1
+    text = ", ".join(f"{n} {w}" for w, n in sorted(counts.items()))
+    return {"proofs": counts, "seconds": round(sum(e["seconds"] for e in entries), 1),
+            "summary": f"{len(entries)} designs, 2 proofs each: {text}"}
 
 
 def _pick_figures(p: dict, base: dict, metric: str, base_cost) -> dict:

@@ -3,6 +3,9 @@
 The expected classes are recomputed from ``ir.json`` with the golden model (not trusted
 from the vectors file), so the check covers the IR, the vectors and the RTL together.
 Optionally writes JUnit XML, one test case per design, so CI systems show the result.
+With ``formal``, the RTL is also proven equal to the IR's reference circuit and the kept
+netlist equal to the RTL (:mod:`approxmlp.backend.formal`), and the answers are written
+into the folder's ``report.json``.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from ..pipeline.compiler import load_ir, read_vectors, run_verification
+from ..pipeline.compiler import formal_message, load_ir, read_vectors, run_formal, run_verification
 from ..errors import DataError
 from ..core.golden import evaluate
 
 
-def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _: None) -> dict:
+def verify_folder(folder: Path, *, junit: Path | None = None, formal: bool = False,
+                  formal_timeout: float | None = None, progress=lambda _: None) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder; pass the --out folder of `approxmlp compile`")
@@ -31,6 +35,7 @@ def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _:
     report_path = folder / "report.json"
     registered = False
     module = "top"
+    rep: dict = {}
     if report_path.is_file():
         rep = json.loads(report_path.read_text())
         registered = bool(rep.get("registered", False))
@@ -47,6 +52,13 @@ def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _:
                f"(first: sample {m['sample']}, inputs {m['inputs']}, RTL {m['rtl']}, golden {m['golden']})")
     elif res["lint_warnings"]:
         msg = f"verilator -Wall reports {res['lint_warnings']} warnings; see {folder}/logs/lint.log"
+    if formal:
+        res["formal"] = run_formal(ir, rtl, folder, rep, registered=registered, module=module,
+                                   timeout=formal_timeout, progress=progress)
+        if report_path.is_file():
+            report_path.write_text(json.dumps(rep | {"formal": res["formal"]}, indent=1) + "\n")
+        if res["formal"]["counterexample"] and not msg:
+            msg = formal_message(res["formal"])
     res["message"] = msg
     if junit is not None:
         write_junit(junit, folder, res)
