@@ -136,9 +136,25 @@ def load_ir(folder: Path) -> MLP:
         raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); recompile the design") from None
 
 
+def with_extra_vectors(ir: MLP, inputs: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The test vectors followed by :func:`approxmlp.core.vectors.extra_vectors` (random
+    inputs, corners, QReLU edges, argmax near-ties) with their golden classes, and how
+    many of each kind (``exact_ties``: how many vectors in all tie on the best score)."""
+    from ..core.vectors import exact_ties, extra_vectors
+
+    extra = extra_vectors(ir)
+    X = np.concatenate([np.asarray(inputs, dtype=np.int64)] + list(extra.values()))
+    y = np.concatenate([np.asarray(expected, dtype=np.int64)] + [evaluate(ir, v).classes for v in extra.values()])
+    kinds = {"test": int(len(inputs))} | {k: int(len(v)) for k, v in extra.items()}
+    kinds["exact_ties"] = exact_ties(ir, X)
+    return X, y, kinds
+
+
 def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarray, logs: Path, *,
                      module: str, registered: bool, progress: Progress = _quiet) -> dict:
-    """Lint with ``verilator -Wall``, then simulate every vector with cocotb; a dict for the report."""
+    """Lint with ``verilator -Wall``, then simulate with cocotb every test vector and the
+    extra vectors of :func:`with_extra_vectors`; a dict for the report (``rtl_classes``:
+    the RTL's classes of the test vectors)."""
     from ..backend.simulate import SimDesign, lint, simulate
     from ..backend.tools import verilator_version
 
@@ -146,15 +162,16 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
     warnings = lint(rtl, module)
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
-    design = SimDesign(module=module, verilog=rtl.read_text(), inputs=inputs, expected=expected,
+    X, y, kinds = with_extra_vectors(ir, inputs, expected)
+    design = SimDesign(module=module, verilog=rtl.read_text(), inputs=X, expected=y,
                        input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered)
     with tempfile.TemporaryDirectory(prefix="approxmlp-sim-") as build:
         res = simulate([design], Path(build), progress=progress)[0]
         shutil.copyfile(res.log, logs / "sim.log")
     mism = [dict(sample=m.sample, inputs=list(m.inputs), rtl=m.rtl, golden=m.golden) for m in res.mismatches]
-    return {"vectors": int(res.vectors), "mismatches": len(mism), "passed": res.ok and not warnings,
-            "lint_warnings": len(warnings), "first_mismatches": mism[:10],
-            "simulator": verilator_version(), "rtl_classes": res.rtl}
+    return {"vectors": int(res.vectors), "vectors_by_kind": kinds, "mismatches": len(mism),
+            "passed": res.ok and not warnings, "lint_warnings": len(warnings), "first_mismatches": mism[:10],
+            "simulator": verilator_version(), "rtl_classes": res.rtl[:len(inputs)]}
 
 
 def netlist_of(folder: Path, report: dict) -> Path | None:

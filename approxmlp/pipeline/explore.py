@@ -250,7 +250,7 @@ def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOpti
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, out: Path, opts: CompileOptions,
              progress, *, formal: bool = True) -> list[dict]:
     """Emit, verify (one build for all), synthesize and prove every candidate into designs/<id>/."""
-    from .compiler import run_formal, run_synthesis
+    from .compiler import run_formal, run_synthesis, with_extra_vectors
     from ..backend.simulate import SimDesign, lint, simulate
 
     rows = []
@@ -272,16 +272,17 @@ def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, o
                          "validation_accuracy": parts.accuracy(mlp, "val"),
                          "test_accuracy": float(np.mean(golden == data.y_test)),  # reported, never chosen on
                          "lint_warnings": len(lint(rtl, "top"))})
-            sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=Xte,
-                                  expected=golden, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
+            X, y, rows[-1]["vectors_by_kind"] = with_extra_vectors(mlp, Xte, golden)
+            sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=X,
+                                  expected=y, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
             bar.advance(1)
     progress(f"verifying {len(sims)} designs on {len(Xte)} vectors each")
     with tempfile.TemporaryDirectory(prefix="approxmlp-explore-sim-") as build:
         results = simulate(sims, Path(build), progress=progress)
     for row, res in zip(rows, results):
-        row["verification"] = {"vectors": res.vectors, "mismatches": len(res.mismatches),
-                               "passed": res.ok and row["lint_warnings"] == 0}
-        row["rtl_accuracy"] = float(np.mean(res.rtl == data.y_test))
+        row["verification"] = {"vectors": res.vectors, "vectors_by_kind": row["vectors_by_kind"],
+                               "mismatches": len(res.mismatches), "passed": res.ok and row["lint_warnings"] == 0}
+        row["rtl_accuracy"] = float(np.mean(res.rtl[:len(Xte)] == data.y_test))
     progress(f"synthesizing {len(rows)} designs for {opts.target}")
 
     with task(progress, "synthesized", len(rows)) as bar:

@@ -14,12 +14,17 @@ this one knows nothing of the emitter's tricks and reads only :mod:`approxmlp.co
   ``((x & mask) * |w|) >>> t <<< t`` with its sign applied after the truncation
   (:mod:`approxmlp.core.golden`: magnitudes are truncated, then signed), using Verilog's
   own ``*``: no CSD, no shifts and adds;
-* the accumulator is the bias plus the terms in index order, the rescale ``>>>``, QReLU
-  two comparisons, ``act_trunc`` and ``cmp_drop`` a shift down and back up;
+* the accumulator is the sum of the positive terms minus the sum of the negative terms'
+  magnitudes (each in index order, zero weights among the positive ones) plus the bias,
+  the rescale ``>>>``, QReLU two comparisons, ``act_trunc`` and ``cmp_drop`` a shift down and back up;
 * the argmax is a linear scan in class order that takes a score only if it is strictly
   greater than the best so far, so a tie keeps the lower index.
 
-Nothing is folded or pruned: Yosys does that when it reads the module, and whatever it
+The one thing both generators share is how the sum is bracketed (positive and negative
+terms apart, as :mod:`approxmlp.core.golden` describes the hardware): SAT proves sums of
+the same terms in another association only very slowly (a 16-5-10 network: not within
+ten minutes), while with the same association ABC's fraiging merges the circuits bit by
+bit. Nothing is folded or pruned: Yosys does that when it reads the module, and whatever it
 folds it folds from these semantics, not from the emitter's analysis. The neuron outputs
 keep the emitter's names (``l<layer>_n<neuron>``) and are 64 bits wide here; the formal
 flow therefore matches the circuits at their ports only.
@@ -68,13 +73,15 @@ def reference_verilog(mlp: MLP, *, module: str = "reference") -> str:
         outs = []
         for j, (row, bias, a) in enumerate(zip(layer.weights, layer.biases, layer.approx)):
             n = f"l{li}_n{j}"
-            terms = [_const(bias, W)]
+            pos, neg = [], []
             for i, wt in enumerate(row):
                 mask = (1 << W) - 1 if a.input_masks is None else a.input_masks[i]
                 t = a.product_trunc
                 w(f"    {sw} {n}_m{i} = (((l{li}_in{i} & {W}'sh{mask:x}) * {_const(abs(wt), W)}) >>> {t}) <<< {t};")
-                terms.append(f"{'-' if wt < 0 else '+'} {n}_m{i}")
-            w(f"    {sw} {n}_acc = {' '.join(terms)};")
+                (neg if wt < 0 else pos).append(f"{n}_m{i}")
+            w(f"    {sw} {n}_pos = {' + '.join(pos) or _const(0, W)};")
+            w(f"    {sw} {n}_neg = {' + '.join(neg) or _const(0, W)};")
+            w(f"    {sw} {n}_acc = {n}_pos - {n}_neg + {_const(bias, W)};")
             w(f"    {sw} {n}_v = {n}_acc >>> {layer.shift};")
             if layer.activation == "qrelu":
                 top = (1 << layer.act_bits) - 1
