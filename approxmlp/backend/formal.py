@@ -92,8 +92,10 @@ class Proof:
 
 
 def connections(mlp: MLP) -> int:
-    """The IR's weights (what a proof's size grows with)."""
-    return sum(layer.n_in * layer.n_out for layer in mlp.layers)
+    """The connections a design keeps (a nonzero weight, an operand mask that is not
+    empty): what a proof's size grows with."""
+    return sum(1 for layer in mlp.layers for row, a in zip(layer.weights, layer.approx)
+               for i, w in enumerate(row) if w and (a.input_masks is None or a.input_masks[i]))
 
 
 def _read_design(path: str, module: str, as_name: str) -> list[str]:
