@@ -30,7 +30,7 @@ def test_demo_shows_an_approximate_design_5x_smaller_within_1pct_validation_loss
     # the table: exact vs approximate, both accuracies, area, power, cells, reductions, vectors
     text = r.stdout
     for label in ("validation accuracy (picked on)", "test accuracy (reported)", "area (cm²)", "power (mW)",
-                  "cells", "test vectors verified"):
+                  "cells", "vectors verified (RTL = golden)"):
         assert label in text, text
     area = re.search(r"area \(cm²\)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)x", text)
     assert area and float(area[3]) == pytest.approx(exact["area_cm2"] / chosen["area_cm2"], rel=0.01), text
