@@ -18,7 +18,9 @@ to prove ``trigger`` constant 0 (``sat -prove trigger 0``):
 
 Before the SAT call the miter is lowered to gates (``techmap``) and simplified by Yosys'
 ``opt``: word-level SAT on the multipliers blows up (a 16-5-10 network: 200k variables
-and a crash), while the gate-level miter of the same network is proven in seconds.
+and a crash). Even so only small networks are proven within minutes (the measurements
+are in README.md, "Formal equivalence", and at :data:`AUTO_MAX_CONNECTIONS`): SAT has to
+rediscover that differently built adder trees add the same numbers.
 
 Each answer is ``proven``, ``counterexample: ...`` (the inputs for which the two sides
 differ, run through the golden model so the message names the class each side gives) or
@@ -61,7 +63,9 @@ PROVEN = "proven"
 #: Targets whose netlists are not proven (see the module docstring).
 _UNPROVEN_TARGETS = ("fpga-ice40", "fpga-xc7")
 
-# the gold and gate designs are read apart and renamed, then the miter is lowered to gates
+# The gold and gate designs are read apart and renamed, then the miter is lowered to gates.
+# No `-ignore_gold_x`: its x-compare lets the SAT solver pick the constant x freely, so a
+# miter of two different circuits was "proven" (caught by tests/test_formal.py's mutations).
 _MITER = """\
 miter -equiv -flatten -make_outputs gold gate miter
 hierarchy -top miter
@@ -76,7 +80,7 @@ sat -prove trigger 0 -show-inputs -show-outputs miter
 
 @dataclass(frozen=True)
 class Proof:
-    """One equivalence check. ``status``: proven, counterexample, timeout, skipped, error."""
+    """One equivalence check. ``status``: proven, counterexample, timeout or skipped."""
 
     status: str
     seconds: float

@@ -20,20 +20,19 @@ this one knows nothing of the emitter's tricks and reads only :mod:`approxmlp.co
 * the argmax is a linear scan in class order that takes a score only if it is strictly
   greater than the best so far, so a tie keeps the lower index.
 
-The one thing both generators share is how the sum is bracketed (positive and negative
-terms apart, as :mod:`approxmlp.core.golden` describes the hardware): SAT proves sums of
-the same terms in another association only very slowly (a 16-5-10 network: not within
-ten minutes), while with the same association ABC's fraiging merges the circuits bit by
-bit. Nothing is folded or pruned: Yosys does that when it reads the module, and whatever it
-folds it folds from these semantics, not from the emitter's analysis. The neuron outputs
-keep the emitter's names (``l<layer>_n<neuron>``) and are 64 bits wide here; the formal
-flow therefore matches the circuits at their ports only.
+The one thing both generators share is how a sum is bracketed (positive and negative
+terms apart, as :mod:`approxmlp.core.golden` describes the hardware). It was chosen to
+spare the SAT solver differently associated sums; it did not make the literature's exact
+networks provable within minutes (README, "Formal equivalence"), so a reference bracketed
+otherwise would be no weaker a check. Nothing is folded or pruned: Yosys does that when it
+reads the module, from these semantics, not from the emitter's analysis. The neuron
+outputs keep the emitter's names (``l<layer>_n<neuron>``) but not its widths, so the
+formal flow matches the circuits at their ports only.
 """
 
 from __future__ import annotations
 
 from ...core.ir import MLP, signed_width
-
 
 
 def layer_width(mlp: MLP, li: int) -> int:
