@@ -60,7 +60,7 @@ def test_01_compile_pytorch_model(example01):
     assert v["passed"] and v["mismatches"] == 0 and v["vectors_by_kind"]["test"] == 54 and v["vectors"] > 2000
     assert report["target"] == "printed" and report["area_cm2"] > 0 and report["power_mw"] > 0
     assert report["accuracy"]["rtl"] >= 0.9
-    assert f"on 54 test vectors (0 mismatches); area {report['area_cm2']:.2f} cm²" in r.stdout
+    assert f"on 54 test vectors; {v['vectors']} vectors simulated (0 mismatches); area {report['area_cm2']:.2f} cm²" in r.stdout
     assert f"RTL: {hw / 'rtl' / 'top.v'}" in r.stdout
 
 
