@@ -144,6 +144,9 @@ def cli() -> None:
 @click.option("--registered", is_flag=True, help="Register the output (adds clk; 1 cycle latency).")
 @click.option("--no-verify", is_flag=True, help="Skip the cocotb/Verilator verification.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
+@click.option("--no-formal", is_flag=True,
+              help="Skip the formal proofs (RTL = reference circuit, netlist = RTL); by default they run "
+                   "on designs of at most 12 kept connections, 60 s per proof.")
 @click.option("--clock-hz", type=float, default=5.0, show_default=True, help="Clock for the dynamic power estimate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split of CSV and built-in data.")
 @OPT_REQUANTIZE
@@ -151,15 +154,15 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int | None,
                 weight_bits: int | None, act_bits: int | None, registered: bool, no_verify: bool, no_synth: bool,
-                clock_hz: float, seed: int, requantize: bool, no_onnx: bool, quiet: bool) -> None:
+                no_formal: bool, clock_hz: float, seed: int, requantize: bool, no_onnx: bool, quiet: bool) -> None:
     """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, an ONNX or QONNX MLP, a
     scikit-learn MLPClassifier saved with skops, or an approxmlp model), emit bespoke Verilog,
     verify it against the golden model on every test vector and synthesize it."""
     from .pipeline.compiler import CompileOptions, compile_model
 
     opts = CompileOptions(target=target, input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits,
-                          registered=registered, verify=not no_verify, synth=not no_synth, clock_hz=clock_hz,
-                          label=label, seed=seed, requantize=requantize, onnx=not no_onnx)
+                          registered=registered, verify=not no_verify, synth=not no_synth, formal=not no_formal,
+                          clock_hz=clock_hz, label=label, seed=seed, requantize=requantize, onnx=not no_onnx)
     steps = Steps(not quiet)
     try:
         report = compile_model(model, data, out, opts, progress=steps)
@@ -333,21 +336,30 @@ def print_train_summary(s: dict, out: Path, data: str, seed: int) -> None:
 @cli.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Also write JUnit XML here.")
+@click.option("--formal", is_flag=True,
+              help="Also prove the RTL equal to the IR's reference circuit and the netlist equal to the RTL "
+                   "(Yosys SAT, any size); exit 1 on a counterexample.")
+@click.option("--formal-timeout", type=float, default=None,
+              help="Seconds per proof before it is reported as not proven [default: 600].")
 @click.option("-q", "--quiet", is_flag=True)
-def verify_cmd(folder: Path, junit: Path | None, quiet: bool) -> None:
+def verify_cmd(folder: Path, junit: Path | None, formal: bool, formal_timeout: float | None, quiet: bool) -> None:
     """Re-run the RTL of a compiled FOLDER on its test vectors; exit 1 on any mismatch."""
     from .pipeline.verify import verify_folder
 
     steps = Steps(not quiet)
     try:
-        result = verify_folder(folder, junit=junit, progress=steps)
+        result = verify_folder(folder, junit=junit, formal=formal, formal_timeout=formal_timeout, progress=steps)
     finally:
         steps.close()
     for name in result["changed"] or ():
         out_console.print(f"changed since written: {name}")
     out_console.print(f"{result['vectors'] - result['mismatches']}/{result['vectors']} vectors match the golden model "
                       f"({result['mismatches']} mismatches, {result['lint_warnings']} lint warnings)")
-    if result["mismatches"] or result["lint_warnings"]:
+    fm = result.get("formal")
+    if fm:
+        out_console.print(f"formal: RTL = reference: {fm['rtl_vs_reference']}; netlist = RTL: {fm['netlist_vs_rtl']} "
+                          f"({fm['seconds']:.1f} s)")
+    if result["mismatches"] or result["lint_warnings"] or (fm and fm["counterexample"]):
         raise VerificationError(result["message"])
 
 
@@ -412,13 +424,17 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes evaluating the population.")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to evaluate on.")
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
+@click.option("--no-formal", is_flag=True,
+              help="Skip the formal proofs of the realized designs (run by default on designs of at most "
+                   "12 kept connections, 60 s per proof).")
 @click.option("--label", default=None, help="Label column of a CSV.")
 @OPT_REQUANTIZE
 @click.option("-q", "--quiet", is_flag=True)
 def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: str, out: Path, population: int,
                 generations: int, multipliers: str, max_loss: float, val_fraction: float, confidence: float,
                 max_power_mw: float | None, max_designs: int, seed: int,
-                workers: int, scheduler: str | None, resume: bool, label: str | None, requantize: bool,
+                workers: int, scheduler: str | None, resume: bool, no_formal: bool, label: str | None,
+                requantize: bool,
                 quiet: bool) -> None:
     """Genetic search (NSGA-II) over hardware approximations; every Pareto point is emitted,
     verified on every test vector and synthesized."""
@@ -428,7 +444,7 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
                           max_loss=max_loss, max_power_mw=max_power_mw, seed=seed, workers=workers,
                           scheduler=scheduler, resume=resume, label=label, seed_model=seed_model or None,
                           max_designs=max_designs, val_fraction=val_fraction, confidence=confidence,
-                          requantize=requantize)
+                          requantize=requantize, formal=not no_formal)
     steps = Steps(not quiet)
     try:
         summary = run_explore(model, data, out, opts, progress=steps)
@@ -458,6 +474,8 @@ def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: st
     for e in summary["budgets"]:
         if e.get("note"):
             out_console.print(f"{e['max_loss']:.0%}: {e['note']}")
+    fm = summary.get("formal") or {}
+    out_console.print(f"formal: {fm.get('summary', 'skipped (--no-formal)')}")
     out_console.print(f"Pareto front: {out / 'pareto.json'}, {out / 'pareto.png'}; designs in {out / 'designs'}")
 
 
@@ -512,7 +530,7 @@ def print_demo(summary: dict) -> None:
     table.add_row(f"area ({unit})", fmt(ex[metric]), fmt(ch[metric]), ratio(ex[metric], ch[metric]))
     table.add_row("power (mW)", fmt(ex["power_mw"], 3), fmt(ch["power_mw"], 3), ratio(ex["power_mw"], ch["power_mw"]))
     table.add_row("cells", str(ex["cells"]), str(ch["cells"]), ratio(ex["cells"], ch["cells"]))
-    table.add_row("test vectors verified (RTL = golden)", vectors(ex), vectors(ch), "")
+    table.add_row("vectors verified (RTL = golden)", vectors(ex), vectors(ch), "")
     out_console.print(table)
     conf = summary["selection"]["confidence"]
     out_console.print(f"the smallest verified design whose validation loss against the exact one is within "

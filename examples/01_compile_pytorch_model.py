@@ -56,6 +56,6 @@ subprocess.run([sys.executable, "-m", "approxmlp", "compile", str(out / "wine.pt
 # 4. Everything the table above shows is in report.json, for your own scripts.
 report = json.loads((hw / "report.json").read_text())
 v = report["verification"]
-print(f"RTL accuracy {report['accuracy']['rtl']:.4f} on {v['vectors']} test vectors "
-      f"({v['mismatches']} mismatches); area {report['area_cm2']:.2f} cm², power {report['power_mw']:.1f} mW")
+print(f"RTL accuracy {report['accuracy']['rtl']:.4f} on {v['vectors_by_kind']['test']} test vectors; "
+      f"{v['vectors']} vectors simulated ({v['mismatches']} mismatches); area {report['area_cm2']:.2f} cm², power {report['power_mw']:.1f} mW")
 print(f"RTL: {hw / report['rtl']}")

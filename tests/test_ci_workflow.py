@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -135,13 +136,16 @@ def test_workflow_run_steps_pass(workflow_run):
         assert r.returncode == 0, f"step {name!r} exited {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     hw = repo / "hw"
     assert (hw / "rtl" / "top.v").is_file() and (hw / "report.json").is_file()
-    assert re.search(r"^45/45 vectors match the golden model \(0 mismatches, 0 lint warnings\)$", ran[1][1].stdout, re.MULTILINE)
+    found = re.search(r"^(\d+)/\1 vectors match the golden model \(0 mismatches, 0 lint warnings\)$", ran[1][1].stdout,
+                      re.MULTILINE)
+    n = json.loads((hw / "report.json").read_text())["verification"]["vectors"]
+    assert found and int(found[1]) == n > 45
     suite = ET.parse(hw / "junit.xml").getroot()
     assert suite.tag == "testsuite" and suite.get("tests") == "2" and suite.get("failures") == "0"
-    assert [c.get("name") for c in suite.iter("testcase")] == ["lint", "rtl_equals_golden[45 vectors]"]
+    assert [c.get("name") for c in suite.iter("testcase")] == ["lint", f"rtl_equals_golden[{n} vectors]"]
     assert not list(suite.iter("failure"))
     text = (repo / "step_summary.md").read_text(encoding="utf-8")
-    assert text.startswith("# approxmlp report: iris → printed") and "| vectors verified | 45/45 " in text
+    assert text.startswith("# approxmlp report: iris → printed") and f"| vectors verified | {n}/{n} " in text
 
 
 @pytest.fixture(scope="module")
@@ -170,16 +174,16 @@ def test_verify_exits_1_on_tampered_rtl_and_writes_junit(tampered):
                        capture_output=True, text=True, encoding="utf-8", env=env, check=False)
     assert r.returncode == 1, (r.stdout, r.stderr)
     (line,) = r.stderr.splitlines()
-    m = re.fullmatch(r"approxmlp: verification failed: RTL disagrees with the golden model on (\d+) of 45 vectors "
+    m = re.fullmatch(r"approxmlp: verification failed: RTL disagrees with the golden model on (\d+) of (\d+) vectors "
                      r"\(first: sample \d+, inputs \[.*\], RTL \d, golden \d\) "
                      r"\(changed since written: rtl/top\.v\)", line)  # the tampered file, named
-    assert m and int(m[1]) > 0, line
+    assert m and 0 < int(m[1]) and int(m[2]) > 45, line
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "1"
     (failure,) = suite.iter("failure")
     assert failure.get("message") == line.removeprefix("approxmlp: verification failed: ")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert cases["rtl_equals_golden[45 vectors]"].find("failure") is failure
+    assert cases[f"rtl_equals_golden[{m[2]} vectors]"].find("failure") is failure
     assert cases["lint"].find("failure") is None       # the tamper is lint-clean: a pure mismatch
 
 
@@ -191,6 +195,6 @@ def test_assert_design_verifies_in_a_users_test_suite(workflow_run, tampered):
     #         assert_design_verifies("hw")
     repo, _ = workflow_run
     result = assert_design_verifies(repo / "hw")
-    assert result["vectors"] == 45 and result["mismatches"] == 0 and result["lint_warnings"] == 0
-    with pytest.raises(AssertionError, match=r"RTL disagrees with the golden model on \d+ of 45 vectors"):
+    assert result["vectors_by_kind"]["test"] == 45 and result["mismatches"] == 0 and result["lint_warnings"] == 0
+    with pytest.raises(AssertionError, match=r"RTL disagrees with the golden model on \d+ of \d+ vectors"):
         assert_design_verifies(tampered)

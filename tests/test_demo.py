@@ -37,7 +37,7 @@ def test_demo_shows_an_approximate_design_5x_smaller_certified_within_its_budget
     # the table: exact vs approximate, both accuracies, area, power, cells, reductions, vectors
     text = r.stdout
     for label in ("validation accuracy (picked on)", "test accuracy (reported)", "area (cm²)", "power (mW)",
-                  "cells", "test vectors verified", "test loss, paired (points)", "95% intervals"):
+                  "cells", "vectors verified (RTL = golden)", "test loss, paired (points)", "95% intervals"):
         assert label in text, text
     assert f"{chosen['test_accuracy']:.4f} [{lo:.3f}, {hi:.3f}]" in text
     area = re.search(r"area \(cm²\)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)\s*│\s*([0-9.]+)x", text)

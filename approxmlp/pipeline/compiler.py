@@ -62,6 +62,8 @@ class CompileOptions:
     registered: bool = False
     verify: bool = True
     synth: bool = True
+    #: prove RTL = reference and netlist = RTL where that is quick (see :func:`run_formal`)
+    formal: bool = True
     clock_hz: float = 5.0
     module: str = "top"
     label: str | None = None
@@ -216,9 +218,25 @@ def load_ir(folder: Path) -> MLP:
         raise ModelError(f"{path}: {exc}; recompile the design") from None
 
 
+def with_extra_vectors(ir: MLP, inputs: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The test vectors followed by :func:`approxmlp.core.vectors.extra_vectors` (random
+    inputs, corners, QReLU edges, argmax near-ties) with their golden classes, and how
+    many of each kind (``exact_ties``: how many vectors in all tie on the best score)."""
+    from ..core.vectors import exact_ties, extra_vectors
+
+    extra = extra_vectors(ir)
+    X = np.concatenate([np.asarray(inputs, dtype=np.int64)] + list(extra.values()))
+    y = np.concatenate([np.asarray(expected, dtype=np.int64)] + [evaluate(ir, v).classes for v in extra.values()])
+    kinds = {"test": int(len(inputs))} | {k: int(len(v)) for k, v in extra.items()}
+    kinds["exact_ties"] = exact_ties(ir, X)
+    return X, y, kinds
+
+
 def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarray, logs: Path, *,
                      module: str, registered: bool, progress: Progress = _quiet) -> dict:
-    """Lint with ``verilator -Wall``, then simulate every vector with cocotb; a dict for the report."""
+    """Lint with ``verilator -Wall``, then simulate with cocotb every test vector and the
+    extra vectors of :func:`with_extra_vectors`; a dict for the report (``rtl_classes``:
+    the RTL's classes of the test vectors)."""
     from ..backend.simulate import SimDesign, lint, simulate
     from ..backend.tools import verilator_version
 
@@ -226,15 +244,51 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
     warnings = lint(rtl, module)
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
-    design = SimDesign(module=module, verilog=rtl.read_text(), inputs=inputs, expected=expected,
+    X, y, kinds = with_extra_vectors(ir, inputs, expected)
+    design = SimDesign(module=module, verilog=rtl.read_text(), inputs=X, expected=y,
                        input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered)
     with tempfile.TemporaryDirectory(prefix="approxmlp-sim-") as build:
         res = simulate([design], Path(build), progress=progress)[0]
         shutil.copyfile(res.log, logs / "sim.log")
     mism = [dict(sample=m.sample, inputs=list(m.inputs), rtl=m.rtl, golden=m.golden) for m in res.mismatches]
-    return {"vectors": int(res.vectors), "mismatches": len(mism), "passed": res.ok and not warnings,
-            "lint_warnings": len(warnings), "first_mismatches": mism[:10],
-            "simulator": verilator_version(), "rtl_classes": res.rtl}
+    return {"vectors": int(res.vectors), "vectors_by_kind": kinds, "mismatches": len(mism),
+            "passed": res.ok and not warnings, "lint_warnings": len(warnings), "first_mismatches": mism[:10],
+            "simulator": verilator_version(), "rtl_classes": res.rtl[:len(inputs)]}
+
+
+def netlist_of(folder: Path, report: dict) -> Path | None:
+    """The mapped netlist synthesis kept in a design folder (named in its report), if any."""
+    name = (report.get("synthesis") or {}).get("netlist")
+    path = Path(folder) / name if name else None
+    return path if path is not None and path.is_file() else None
+
+
+def run_formal(ir: MLP, rtl: Path, folder: Path, report: dict, *, registered: bool, module: str = "top",
+               timeout: float | None = None, auto: bool = False, progress: Progress = _quiet) -> dict:
+    """The report's ``formal`` entry for the design in ``folder`` (its netlist and target
+    read from ``report``). ``auto``: the default run of compile and explore, which skips
+    networks of more than :data:`~approxmlp.backend.formal.AUTO_MAX_CONNECTIONS` weights
+    and gives each proof :data:`~approxmlp.backend.formal.AUTO_TIMEOUT_S`."""
+    from ..backend import formal
+
+    if auto and formal.connections(ir) > formal.AUTO_MAX_CONNECTIONS:
+        why = formal.skipped(f"{formal.connections(ir)} connections, more than the "
+                             f"{formal.AUTO_MAX_CONNECTIONS} proven by default; run `approxmlp verify DIR --formal`")
+        return formal.result_entry(why, why)
+    if timeout is None:
+        timeout = formal.AUTO_TIMEOUT_S if auto else formal.DEFAULT_TIMEOUT_S
+    progress(f"proving RTL = reference and netlist = RTL (Yosys SAT, at most {timeout:g} s each)")
+    return formal.prove_design(ir, rtl, netlist=netlist_of(folder, report), target=report.get("target"),
+                               registered=registered, module=module, timeout=timeout)
+
+
+def formal_message(entry: dict) -> str:
+    """The one line that says which proof found a counterexample."""
+    for key, what in (("rtl_vs_reference", "the RTL differs from the IR's reference circuit"),
+                      ("netlist_vs_rtl", "the synthesized netlist differs from the RTL")):
+        if str(entry.get(key, "")).startswith("counterexample"):
+            return f"formal: {what}: {entry[key]}"
+    return ""
 
 
 def run_synthesis(rtl: Path, opts: CompileOptions, dest: Path, progress: Progress = _quiet) -> dict:
@@ -402,6 +456,13 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
                         "cell_count", "luts", "carries", "ffs"):
                 if syn.get(key) is not None:
                     report[key] = syn[key]
+        if opts.formal:
+            t = time.perf_counter()
+            report["formal"] = run_formal(ir, rtl, root, report, registered=opts.registered, module=opts.module,
+                                          auto=True, progress=progress)
+            timings["formal_s"] = time.perf_counter() - t
+        else:
+            report["formal"] = None  # --no-formal: the report says so
         report["timings"] = {k: round(v, 3) for k, v in timings.items()}
         from ..backend.report import markdown
 
@@ -414,6 +475,8 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
         raise VerificationError(f"RTL disagrees with the golden model on {report['verification']['mismatches']} "
                                 f"of {report['verification']['vectors']} vectors (first: sample {m['sample']}, "
                                 f"inputs {m['inputs']}, RTL {m['rtl']}, golden {m['golden']}); see {out}/report.md")
+    if opts.formal and report["formal"]["counterexample"]:
+        raise VerificationError(f"{formal_message(report['formal'])}; see {out}/report.md")
     return report
 
 

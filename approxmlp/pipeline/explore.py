@@ -81,6 +81,8 @@ class ExploreOptions:
     confidence: float = CONFIDENCE
     #: Re-quantize a QONNX model the IR cannot express exactly instead of refusing it.
     requantize: bool = False
+    #: Prove every realized design (RTL = reference, netlist = RTL) where that is quick.
+    formal: bool = True
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -204,7 +206,7 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     for k, (label, seed_ir) in enumerate(seeds):
         if seed_ir is not ir:  # the seed models as trained, for comparison
             candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
-    designs = _realize(candidates, data, quantizer, parts, out, copts, progress)
+    designs = _realize(candidates, data, quantizer, parts, out, copts, progress, formal=opts.formal)
     summary = _summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds], rule)
     (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
     _plot(summary, out / "pareto.png")
@@ -276,21 +278,21 @@ def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOpti
 
 
 def _realize(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, out: Path, opts: CompileOptions,
-             progress) -> list[dict]:
-    """Emit, verify (one build for all) and synthesize every candidate into designs/<id>/.
+             progress, *, formal: bool = True) -> list[dict]:
+    """Emit, verify (one build for all), synthesize and prove every candidate into designs/<id>/.
 
     The designs are made in a staging folder beside ``designs/``, which replaces it only
     once every one of them is complete: a failed or interrupted run leaves no half-made
     design folder (an earlier run's stays whole)."""
     with Staging(out / "designs", marks=("exact",)) as stage:
-        rows = _realize_in(candidates, data, quantizer, parts, stage.path, opts, progress)
+        rows = _realize_in(candidates, data, quantizer, parts, stage.path, opts, progress, formal)
         stage.commit()
     return rows
 
 
 def _realize_in(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts, designs: Path,
-                opts: CompileOptions, progress) -> list[dict]:
-    from .compiler import run_synthesis
+                opts: CompileOptions, progress, formal: bool) -> list[dict]:
+    from .compiler import run_formal, run_synthesis, with_extra_vectors
     from ..backend.simulate import SimDesign, lint, simulate
 
     rows = []
@@ -314,16 +316,17 @@ def _realize_in(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts
                          "validation_accuracy": float(val_correct.mean()),
                          "test_accuracy": float(test_correct.mean()),  # reported, never chosen on
                          "lint_warnings": len(lint(rtl, "top"))})
-            sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=Xte,
-                                  expected=golden, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
+            X, y, rows[-1]["vectors_by_kind"] = with_extra_vectors(mlp, Xte, golden)
+            sims.append(SimDesign(module=f"{ident}_top", verilog=emit_verilog(mlp, module=f"{ident}_top"), inputs=X,
+                                  expected=y, input_bits=mlp.input_bits, out_width=class_width(mlp.n_classes)))
             bar.advance(1)
     progress(f"verifying {len(sims)} designs on {len(Xte)} vectors each")
     with tempfile.TemporaryDirectory(prefix="approxmlp-explore-sim-") as build:
         results = simulate(sims, Path(build), progress=progress)
     for row, res in zip(rows, results):
-        row["verification"] = {"vectors": res.vectors, "mismatches": len(res.mismatches),
-                               "passed": res.ok and row["lint_warnings"] == 0}
-        row["rtl_accuracy"] = float(np.mean(res.rtl == data.y_test))
+        row["verification"] = {"vectors": res.vectors, "vectors_by_kind": row["vectors_by_kind"],
+                               "mismatches": len(res.mismatches), "passed": res.ok and row["lint_warnings"] == 0}
+        row["rtl_accuracy"] = float(np.mean(res.rtl[:len(Xte)] == data.y_test))
     progress(f"synthesizing {len(rows)} designs for {opts.target}")
 
     with task(progress, "synthesized", len(rows)) as bar:
@@ -337,10 +340,26 @@ def _realize_in(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts
             syntheses = list(pool.map(synth, rows))
     for row, syn in zip(rows, syntheses):
         row["synthesis"] = syn
+    if formal:
+        progress(f"proving {len(rows)} designs: RTL = reference, netlist = RTL (Yosys SAT)")
+        with task(progress, "proven", len(rows)) as bar:
+            def prove(row: dict) -> dict:
+                res = run_formal(row["ir"], row["rtl"], designs / row["id"],
+                                 {"target": opts.target, "synthesis": row["synthesis"]}, registered=False, auto=True)
+                bar.advance(1)
+                return res
+
+            # two Yosys processes per design, one after the other; designs side by side
+            with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+                proofs = list(pool.map(prove, rows))
+    for k, row in enumerate(rows):
+        row["formal"] = proofs[k] if formal else None
+        if row["formal"] and row["formal"]["counterexample"]:
+            row["verification"]["passed"] = False  # never picked
         report = {"id": row["id"], "target": opts.target, "ir_sha256": row["ir"].digest,
                   "accuracy": {"golden": row["test_accuracy"], "rtl": row["rtl_accuracy"],
                                "golden_train": row["train_accuracy"], "golden_validation": row["validation_accuracy"]},
-                  "verification": row["verification"], **syn}
+                  "verification": row["verification"], **row["synthesis"], "formal": row["formal"]}
         folder = designs / row["id"]
         report["files"] = file_hashes(folder)
         (folder / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
@@ -391,7 +410,8 @@ def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions
                        "area_cm2": syn.get("area_cm2"), "power_mw": syn.get("power_mw"),
                        "luts": syn.get("luts"), "cells": syn.get("cell_count"),
                        "rtl": str(Path("designs") / row["id"] / "rtl" / "top.v"),
-                       "verification": row["verification"], "ir_sha256": row["ir"].digest,
+                       "verification": row["verification"], "formal": row["formal"],
+                       "ir_sha256": row["ir"].digest,
                        "exact": row["id"] == "exact",
                        "picked_on": PICKED_ON if pickable and row["id"] != "exact" else None})
     for k in range(front.size):
@@ -437,7 +457,7 @@ def _summarize(rows: list[dict], float_acc, results, front, opts: ExploreOptions
                           "searches": [{"seed": label, "evaluations": r.evaluations, "front_designs": r.front.pop.size}
                                        for label, r in zip(seed_labels, results)],
                           "history": results[0].history},
-               "points": points, "budgets": budgets}
+               "points": points, "budgets": budgets, "formal": _formal_summary(points)}
     if opts.max_power_mw is not None:
         best = most_accurate_within_power(points, opts.max_power_mw, verified)
         summary["power_budget"] = {"max_power_mw": opts.max_power_mw, "design": best["id"] if best else None,
@@ -457,6 +477,21 @@ def _budget_note(budget: float, best: dict | None, n_val: int, rule: Rule) -> st
                 f"certify at {rule.confidence:.0%} confidence for a design that agrees with the exact one (finest: "
                 f"{finest:.1%}), and no design was better on enough of them, so the exact design is kept")
     return f"no smaller design is within {budget:.0%} with {rule.confidence:.0%} confidence: the exact design is kept"
+
+
+def _formal_summary(points: list[dict]) -> dict | None:
+    """How many realized designs each proof settled, for the report and the command line."""
+    entries = [p["formal"] for p in points if p.get("formal")]
+    if not entries:
+        return None
+    counts = {}
+    for e in entries:
+        for key in ("rtl_vs_reference", "netlist_vs_rtl"):
+            word = e[key].split(":")[0].split(" within")[0]
+            counts[word] = counts.get(word, 0) + 1
+    text = ", ".join(f"{n} {w}" for w, n in sorted(counts.items()))
+    return {"proofs": counts, "seconds": round(sum(e["seconds"] for e in entries), 1),
+            "summary": f"{len(entries)} designs, 2 proofs each: {text}"}
 
 
 def _pick_figures(p: dict, base: dict, metric: str, base_cost) -> dict:

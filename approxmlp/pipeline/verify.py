@@ -3,6 +3,9 @@
 The expected classes are recomputed from ``ir.json`` with the golden model (not trusted
 from the vectors file), so the check covers the IR, the vectors and the RTL together.
 Optionally writes JUnit XML, one test case per design, so CI systems show the result.
+With ``formal``, the RTL is also proven equal to the IR's reference circuit and the kept
+netlist equal to the RTL (:mod:`approxmlp.backend.formal`), and the answers are written
+into the folder's ``report.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from ..backend.simulate import declared_modules
-from ..pipeline.compiler import file_hashes, load_ir, read_vectors, run_verification
+from ..pipeline.compiler import file_hashes, formal_message, load_ir, read_vectors, run_formal, run_verification
 from ..errors import DataError
 from ..core.golden import evaluate
 
@@ -23,11 +26,13 @@ from ..core.golden import evaluate
 VERIFY_LOGS = ("logs/lint.log", "logs/sim.log")
 
 
-def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _: None) -> dict:
+def verify_folder(folder: Path, *, junit: Path | None = None, formal: bool = False,
+                  formal_timeout: float | None = None, progress=lambda _: None) -> dict:
     """Re-simulate a design folder. The result's ``changed`` lists the files that differ
     from the sha256 ``report.json`` recorded when they were written (None for a folder
     written before approxmlp recorded them); changed files are still checked as they are
-    now, so an edited ``rtl/top.v`` that computes another function still fails."""
+    now, so an edited ``rtl/top.v`` that computes another function still fails. With
+    ``formal``, the proofs too (their answers written into ``report.json``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder; pass the --out folder of `approxmlp compile`")
@@ -60,6 +65,14 @@ def verify_folder(folder: Path, *, junit: Path | None = None, progress=lambda _:
                f"(first: sample {m['sample']}, inputs {m['inputs']}, RTL {m['rtl']}, golden {m['golden']}){note}")
     elif res["lint_warnings"]:
         msg = f"verilator -Wall reports {res['lint_warnings']} warnings{note}; see {folder}/logs/lint.log"
+    if formal:
+        res["formal"] = run_formal(ir, rtl, folder, rep, registered=registered, module=module,
+                                   timeout=formal_timeout, progress=progress)
+        report_path = folder / "report.json"
+        if report_path.is_file():
+            report_path.write_text(json.dumps(rep | {"formal": res["formal"]}, indent=1) + "\n")
+        if res["formal"]["counterexample"] and not msg:
+            msg = formal_message(res["formal"]) + note
     res["message"] = msg
     if junit is not None:
         write_junit(junit, folder, res)
