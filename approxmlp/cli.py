@@ -535,7 +535,8 @@ def print_demo(summary: dict) -> None:
     conf = summary["selection"]["confidence"]
     out_console.print(f"the smallest verified design whose validation loss against the exact one is within "
                       f"{d['budget']:.0%} with {conf:.0%} confidence (of {summary['search']['realized_designs']} "
-                      "front designs made real); brackets: 95% intervals")
+                      "front designs made real)")
+    out_console.print("brackets: 95% intervals; losses paired against the exact design on the same samples")
     if d["pick"].get("note"):
         out_console.print(d["pick"]["note"])
     out_console.print(f"RTL:    {d['rtl']}")

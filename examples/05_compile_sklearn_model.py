@@ -49,7 +49,8 @@ subprocess.run([sys.executable, "-m", "approxmlp", "compile", str(out / "wine.sk
 report = json.loads((hw / "report.json").read_text())
 acc, v = report["accuracy"], report["verification"]
 print(f"float accuracy (scikit-learn) {acc['float_accuracy']:.4f}   quantized (golden = RTL) {acc['golden']:.4f}   "
-      f"RTL verified on {v['vectors'] - v['mismatches']}/{v['vectors']} test vectors")
+      f"RTL verified on {v['vectors_by_kind']['test']}/{v['vectors_by_kind']['test']} test vectors "
+      f"({v['vectors']} vectors simulated, {v['mismatches']} mismatches)")
 
 # 4. The other safe route: skl2onnx writes an ONNX graph that compiles to the same design.
 from skl2onnx import to_onnx  # noqa: E402

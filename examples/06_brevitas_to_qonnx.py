@@ -91,6 +91,7 @@ qonnx_cls = np.array([int(np.argmax(execute_onnx(mw, {iname: (c * step)[None, :]
 same = int(np.sum(qonnx_cls == design))
 v = report["verification"]
 print(f"QONNX execution = design on {same}/{len(codes)} test vectors; RTL verified on "
-      f"{v['vectors'] - v['mismatches']}/{v['vectors']}; test accuracy {report['accuracy']['golden']:.4f}")
+      f"{v['vectors_by_kind']['test']}/{v['vectors_by_kind']['test']} ({v['vectors']} vectors simulated, "
+      f"{v['mismatches']} mismatches); test accuracy {report['accuracy']['golden']:.4f}")
 print(f"IR sha256 {report['model']['ir_sha256'][:16]}… ({report['model']['meta']['quantization']}, nothing re-quantized)")
 sys.exit(0 if same == len(codes) else 1)

@@ -359,7 +359,9 @@ def test_verify_names_changed_files_and_still_checks_them(capsys, tmp_path, good
     junit = tmp_path / "junit.xml"
     code, out, err = run(capsys, "verify", str(hw), "-q", "--junit", str(junit))
     assert code == 0, err
-    assert "changed since written: rtl/top.v\n" in out and "45/45 vectors match" in out
+    assert "changed since written: rtl/top.v\n" in out
+    match = re.search(r"(\d+)/(\d+) vectors match", out)  # the 45 test vectors and the extra ones
+    assert match and match[1] == match[2] and int(match[1]) > 45, out
     assert "changed since written: rtl/top.v" in junit.read_text()
     # a change of function is still simulated and still fails, naming the changed file
     # (this untrained model's classes are all 2: its argmax is pruned to a constant)

@@ -79,7 +79,7 @@ def test_torch_onnx_export_compiles_to_the_state_dicts_ir(tmp_path):
     a, b = reports["cardio.pt"], reports["cardio.onnx"]
     assert a["model"]["ir_sha256"] == b["model"]["ir_sha256"]
     v = b["verification"]
-    assert v["vectors"] == b["data"]["test"] and v["mismatches"] == 0 and v["passed"]
+    assert v["vectors_by_kind"]["test"] == b["data"]["test"] and v["mismatches"] == 0 and v["passed"]
 
 
 def test_dynamo_exporter_and_external_data(tmp_path, iris_net, iris_model):

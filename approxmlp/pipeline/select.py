@@ -2,8 +2,9 @@
 
 A search finds many designs that fit its training samples; which of them keeps its promise
 on data it never saw is a question of evidence. The evidence is the validation part of the
-training split, which neither the search nor the exact model's training chose anything on:
-per sample, is the candidate right, and is the exact design right. The *paired* loss between
+training split, which the search never saw: per sample, is the candidate right, and is the
+exact design right (`train` early-stops on this part, so the exact design's side is somewhat
+optimistic, and a loss against it somewhat pessimistic). The *paired* loss between
 them (:func:`approxmlp.stats.paired_loss`) and its one-sided upper bound at the run's
 confidence drive every pick: the smallest verified design whose loss is within the budget
 *with that confidence* (:func:`smallest_within`), not the one whose point estimate happens

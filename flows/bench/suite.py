@@ -75,6 +75,4 @@ PREVIOUS_RUN = {
 PREVIOUS_RUN_NOTE = ("The previous `make bench` (2026-12-06, commit 14c84ab) picked the smallest design whose "
                      "validation accuracy cleared the budget (the point estimate), against an exact baseline that "
                      "`train` had itself chosen on that validation part; 12 of its 27 picks lost more than their "
-                     "budget on test. This run picks on a 90% upper bound of the paired validation loss, against an "
-                     "exact baseline whose training chose nothing on the validation part (it early-stops on a part "
-                     "of its own, so it also learns from fewer samples).")
+                     "budget on test. This run picks on a 90% upper bound of the paired validation loss.")
