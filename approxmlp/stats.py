@@ -62,10 +62,6 @@ class PairedLoss:
     def loss(self) -> float:
         return (self.worse - self.better) / self.n if self.n else 0.0
 
-    @property
-    def disagreements(self) -> int:
-        return self.worse + self.better
-
     def to_json(self) -> dict:
         return {"loss": self.loss, "low": self.low, "high": self.high, "n": self.n,
                 "worse": self.worse, "better": self.better}
