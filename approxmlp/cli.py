@@ -334,33 +334,47 @@ def print_train_summary(s: dict, out: Path, data: str, seed: int) -> None:
 
 
 @cli.command("verify")
-@click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--junit", type=click.Path(path_type=Path), default=None, help="Also write JUnit XML here.")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="FOLDER...")
+@click.option("--junit", type=click.Path(path_type=Path), default=None,
+              help="Also write JUnit XML here (with several folders: NAME-<k>.xml for the k-th).")
 @click.option("--formal", is_flag=True,
               help="Also prove the RTL equal to the IR's reference circuit and the netlist equal to the RTL "
                    "(Yosys SAT, any size); exit 1 on a counterexample.")
 @click.option("--formal-timeout", type=float, default=None,
               help="Seconds per proof before it is reported as not proven [default: 600].")
 @click.option("-q", "--quiet", is_flag=True)
-def verify_cmd(folder: Path, junit: Path | None, formal: bool, formal_timeout: float | None, quiet: bool) -> None:
-    """Re-run the RTL of a compiled FOLDER on its test vectors; exit 1 on any mismatch."""
-    from .pipeline.verify import verify_folder
+def verify_cmd(folders: tuple[Path, ...], junit: Path | None, formal: bool, formal_timeout: float | None,
+               quiet: bool) -> None:
+    """Re-run the RTL of each compiled FOLDER on its test vectors; exit 1 on any mismatch.
+    Several folders are simulated in one Verilator build."""
+    from .pipeline.verify import failed, verify_folders
 
     steps = Steps(not quiet)
     try:
-        result = verify_folder(folder, junit=junit, formal=formal, formal_timeout=formal_timeout, progress=steps)
+        results = verify_folders(folders, junit=junit, formal=formal, formal_timeout=formal_timeout,
+                                 progress=steps)
     finally:
         steps.close()
-    for name in result["changed"] or ():
-        out_console.print(f"changed since written: {name}")
-    out_console.print(f"{result['vectors'] - result['mismatches']}/{result['vectors']} vectors match the golden model "
-                      f"({result['mismatches']} mismatches, {result['lint_warnings']} lint warnings)")
-    fm = result.get("formal")
-    if fm:
-        out_console.print(f"formal: RTL = reference: {fm['rtl_vs_reference']}; netlist = RTL: {fm['netlist_vs_rtl']} "
-                          f"({fm['seconds']:.1f} s)")
-    if result["mismatches"] or result["lint_warnings"] or (fm and fm["counterexample"]):
-        raise VerificationError(result["message"])
+    failures = []
+    for folder, result in zip(folders, results):
+        head = f"{folder}: " if len(folders) > 1 else ""
+        for name in result["changed"] or ():
+            out_console.print(f"{head}changed since written: {name}")
+        if result.get("rejected"):
+            out_console.print(f"{head}Verilator rejects the RTL: {result['rejected']}")
+        else:
+            out_console.print(f"{head}{result['vectors'] - result['mismatches']}/{result['vectors']} vectors match "
+                              f"the golden model ({result['mismatches']} mismatches, {result['lint_warnings']} "
+                              "lint warnings)")
+        fm = result.get("formal")
+        if fm:
+            out_console.print(f"{head}formal: RTL = reference: {fm['rtl_vs_reference']}; netlist = RTL: "
+                              f"{fm['netlist_vs_rtl']} ({fm['seconds']:.1f} s)")
+        if failed(result):
+            failures.append(f"{head}{result['message']}")
+    if failures:
+        raise VerificationError(failures[0] if len(failures) == 1 else
+                                f"{len(failures)} of {len(folders)} designs fail; first: {failures[0]}")
 
 
 @cli.command("export")

@@ -597,7 +597,9 @@ def lint(verilog_path: Path, top: str) -> list[str]:
     if not path.is_file():
         raise ToolError(f"lint: {path} does not exist")
     v = find_verilator()
-    argv = [str(v.executable), "--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, str(path)]
+    # -y: a top that instantiates modules of its own files (one module per file) beside it
+    argv = [str(v.executable), "--lint-only", "-Wall", "-Wno-fatal", "-y", str(path.parent), "--top-module", top,
+            str(path)]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=v.env(), cwd=path.parent,
                               timeout=300)
