@@ -1,0 +1,210 @@
+"""Mutation test of `approxmlp verify` (issue 19): hundreds of random single-constant edits
+of the RTL of one real compiled design; every edit that changes the function must fail
+`verify`, by its vectors or by its proof, and `verify` must name the changed file.
+
+Ground truth comes from outside `verify`: every mutant is simulated on the WHOLE input
+space (iris at 3-bit inputs: 8**4 = 4096 inputs, about twice the ~2,100 vectors `verify`
+drives, of which 2,000 are random) in one Verilator build, and compared with the golden
+model; "changes the function" means "differs on at least one input".
+
+Which literals are edited (:func:`eligible_constants`): the constants that carry the
+function, wherever in any ``.v`` file of the design folder they sit, found by regex and
+not by the emitter's layout:
+
+* the value of a sized literal (``11'sd3``, ``2'd1``, ``3'd0``): biases, thresholds,
+  class indices, the zero bits that pad an operand;
+* a bare decimal outside brackets: shift amounts (``<< 4``, ``>>> 1``), constant
+  multipliers (``x1 * 81``), parameter and localparam values.
+
+Not edited: comments and compiler directives; the size of a sized literal (``11'``),
+anything inside ``[...]`` (declared widths and bit selects) and replication counts
+(``{4{``). Those are the design's structure: an edit there changes widths, which
+Verilator reports (``WIDTH`` warnings fail `verify` too, or the design is rejected), so
+they would test the linter rather than the vectors and the proof.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from approxmlp.cli import main
+from approxmlp.core.golden import evaluate
+from approxmlp.pipeline.compiler import file_hashes, load_ir
+
+#: ``N'[s]<base><digits>``: a sized (or unsized ``'d5``) literal; group 'value' is edited.
+_SIZED = re.compile(r"(?P<size>\d+)?'(?P<sign>[sS]?)(?P<base>[dDhHbBoO])(?P<value>[0-9a-fA-F_]+)")
+_BARE = re.compile(r"(?<![\w$'.#])\d+(?![\w'.])")
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_DIRECTIVE = re.compile(r"^[ \t]*`[^\n]*", re.MULTILINE)
+_BASES = {"d": 10, "h": 16, "b": 2, "o": 8}
+_FMT = {"d": "{:d}", "h": "{:x}", "b": "{:b}", "o": "{:o}"}
+
+
+@dataclass(frozen=True)
+class Constant:
+    file: str           # relative to the design folder
+    start: int          # span of the digits in the file's text
+    end: int
+    value: int
+    base: str           # d h b o
+    limit: int | None   # values must stay below this (a sized literal's 2**size)
+    kind: str           # "literal", "shift" or "operand"
+
+
+def eligible_constants(folder: Path) -> list[Constant]:
+    """The editable constants of every ``.v`` file under ``folder`` (module docstring)."""
+    found = []
+    for path in sorted(folder.rglob("*.v")):
+        rel = path.relative_to(folder).as_posix()
+        text = path.read_text()
+        blank = lambda m: re.sub(r"[^\n]", " ", m.group(0))  # noqa: E731 - keep offsets
+        code = _DIRECTIVE.sub(blank, _COMMENT.sub(blank, text))
+        depth = np.cumsum([{"[": 1, "]": -1}.get(c, 0) for c in code])
+        taken = set()
+        for m in _SIZED.finditer(code):
+            taken.update(range(m.start(), m.end()))
+            base = m["base"].lower()
+            if not all(c in "0123456789abcdef"[:_BASES[base]] for c in m["value"].lower().replace("_", "")):
+                continue
+            if depth[m.start()] > 0:
+                continue
+            limit = 1 << int(m["size"]) if m["size"] else None
+            found.append(Constant(rel, m.start("value"), m.end("value"), int(m["value"].replace("_", ""), _BASES[base]),
+                                  base, limit, "literal"))
+        for m in _BARE.finditer(code):
+            if m.start() in taken or depth[m.start()] > 0 or code[m.end():].lstrip().startswith("{"):
+                continue
+            before = code[:m.start()].rstrip()
+            kind = "shift" if before.endswith(("<<", ">>")) else "operand"
+            found.append(Constant(rel, m.start(), m.end(), int(m.group()), "d", None, kind))
+    return found
+
+
+def mutate(folder: Path, c: Constant, rng: random.Random) -> tuple[str, str] | None:
+    """The file text with ``c`` changed by a small random step (-3..3, not 0), kept
+    non-negative and within the literal's size; None if no step fits."""
+    steps = [d for d in (-3, -2, -1, 1, 2, 3) if c.value + d >= 0 and (c.limit is None or c.value + d < c.limit)]
+    if not steps:
+        return None
+    new = c.value + rng.choice(steps)
+    text = (folder / c.file).read_text()
+    return text[:c.start] + _FMT[c.base].format(new) + text[c.end:], f"{c.file}: {c.value} -> {new} ({c.kind})"
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory, iris_model) -> Path:
+    """iris (4-5-3, 8-bit weights) compiled at 3-bit inputs: a real design whose whole
+    input space is 4096 vectors."""
+    out = tmp_path_factory.mktemp("mutation") / "hw"
+    assert main(["compile", str(iris_model), "--data", "iris", "--out", str(out), "--input-bits", "3",
+                 "--no-synth", "--no-verify", "--no-formal", "--no-onnx", "-q"]) == 0
+    return out
+
+
+def _exhaustive(folders: list[Path], tmp: Path) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Every input, the golden classes, and each folder's RTL classes on every input (one
+    Verilator build for all, through the simulation module, not through `verify`)."""
+    from approxmlp.backend.simulate import SimDesign, simulate
+    from approxmlp.backend.verilog import class_width
+    from approxmlp.pipeline.verify import renamed_modules
+
+    ir = load_ir(folders[0])
+    X = np.array(np.meshgrid(*[np.arange(1 << ir.input_bits)] * ir.n_inputs, indexing="ij")).reshape(ir.n_inputs, -1).T
+    golden = evaluate(ir, X).classes
+    sims = []
+    for k, f in enumerate(folders):
+        text, names = renamed_modules("\n".join(p.read_text() for p in sorted((f / "rtl").glob("*.v"))), f"gt{k}_")
+        sims.append(SimDesign(module=names["top"], verilog=text, inputs=X, expected=golden,
+                              input_bits=ir.input_bits, out_width=class_width(ir.n_classes)))
+    return X, golden, [r.rtl for r in simulate(sims, tmp)]
+
+
+N_MUTANTS = 200
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+def test_every_function_changing_constant_edit_fails_verify(design, tmp_path, capsys):
+    from approxmlp.backend.simulate import lint
+    from approxmlp.pipeline.verify import failed, verify_folders
+
+    t0 = time.perf_counter()
+    constants = eligible_constants(design)
+    kinds = {k: sum(c.kind == k for c in constants) for k in ("literal", "shift", "operand")}
+    assert kinds["literal"] >= 20 and kinds["shift"] >= 10, kinds   # weights and biases are in there
+    rng = random.Random(19)
+    folders, edits = [], []
+    while len(folders) < N_MUTANTS:
+        c = rng.choice(constants)
+        m = mutate(design, c, rng)
+        if m is None:
+            continue
+        folder = tmp_path / f"m{len(folders)}"
+        shutil.copytree(design, folder)
+        (folder / c.file).write_text(m[0])
+        folders.append(folder)
+        edits.append((c.file, m[1]))
+    # built by Verilator at all? (a rejected mutant would stop the shared build of the others)
+    rejected = {k for k, f in enumerate(folders) if any(w.startswith("%Error") for w in lint(f / "rtl" / "top.v", "top"))}
+    built = [k for k in range(len(folders)) if k not in rejected]
+    X, golden, rtl = _exhaustive([design] + [folders[k] for k in built], tmp_path / "exhaustive")
+    assert np.array_equal(rtl[0], golden)          # the unedited design is right everywhere
+    changes = {k: r != golden for k, r in zip(built, rtl[1:])}
+    changing = sorted(k for k, d in changes.items() if d.any())
+    equivalent = sorted(k for k, d in changes.items() if not d.any())
+    t_truth = time.perf_counter() - t0
+
+    results = verify_folders(folders)               # the real code path, one build for all
+    t_verify = time.perf_counter() - t0 - t_truth
+    for k, res in enumerate(results):
+        file = edits[k][0]
+        assert res["changed"] == [file], (edits[k], res["changed"])
+        if failed(res):
+            assert f"changed since written: {file}" in res["message"], (edits[k], res["message"])
+    for k in rejected:
+        assert failed(results[k]) and results[k].get("rejected"), edits[k]
+    by_vectors = [k for k in changing if results[k]["mismatches"]]
+    missed = [k for k in changing if not results[k]["mismatches"]]
+    for k in by_vectors:                            # each reported mismatch is a real one
+        m = results[k]["first_mismatches"][0]
+        row = int(np.flatnonzero((X == m["inputs"]).all(axis=1))[0])
+        assert m["golden"] == golden[row] and m["rtl"] != golden[row], edits[k]
+    flagged = [k for k in equivalent if failed(results[k])]  # equivalent, yet lint warns
+    assert all(results[k]["lint_warnings"] and not results[k]["mismatches"] for k in flagged), \
+        [edits[k] for k in flagged]
+
+    # the vectors' misses: the proof must find them, through the CLI, on a counterexample
+    # the exhaustive run confirms; and a sample of the equivalent ones must be proven
+    capsys.readouterr()
+    if missed:
+        assert main(["verify", *(str(folders[k]) for k in missed), "--formal", "-q"]) == 1
+        out = capsys.readouterr()
+        for k in missed:
+            assert f"{folders[k]}: changed since written: {edits[k][0]}" in out.out, edits[k]
+            fm = json.loads((folders[k] / "report.json").read_text())["formal"]
+            assert fm["rtl_vs_reference"].startswith("counterexample: inputs "), (edits[k], fm)
+            x = [int(v) for v in re.search(r"inputs \[([^\]]*)\]", fm["rtl_vs_reference"])[1].split(",")]
+            row = int(np.flatnonzero((X == x).all(axis=1))[0])
+            assert changes[k][row], (edits[k], fm["rtl_vs_reference"])
+    proven = [k for k in equivalent if k not in flagged][:5]
+    if proven:
+        assert main(["verify", *(str(folders[k]) for k in proven), "--formal", "-q"]) == 0, \
+            [edits[k] for k in proven]
+    t_total = time.perf_counter() - t0
+    summary = (f"{len(folders)} mutants of {len(constants)} constants {kinds}: {len(rejected)} rejected by "
+               f"Verilator, {len(changing)} change the function ({len(by_vectors)} caught by the vectors, "
+               f"{len(missed)} by the proof), {len(equivalent)} equivalent ({len(flagged)} of them flagged by lint, "
+               f"{len(proven)} proven); exhaustive truth {t_truth:.0f} s, verify {t_verify:.0f} s, "
+               f"total {t_total:.0f} s")
+    print(summary)
+    assert len(changing) >= N_MUTANTS // 2, summary
