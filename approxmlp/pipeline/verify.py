@@ -11,9 +11,11 @@ into the folder's ``report.json``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -114,10 +116,11 @@ def verify_folders(folders, *, junit: Path | None = None, formal: bool = False,
     from ..backend.tools import verilator_version
 
     preps = [_prepare(f) for f in folders]
+    progress(f"linting {len(preps)} design(s) (verilator --lint-only -Wall)")
+    with ThreadPoolExecutor(max_workers=max(1, min(len(preps), os.cpu_count() or 1))) as pool:
+        findings = list(pool.map(lambda p: lint(p.rtl, p.module), preps))   # one process each, every core
     designs, lanes, results = [], {}, []
-    for k, p in enumerate(preps):
-        progress(f"linting {p.rtl} (verilator --lint-only -Wall)")
-        warnings = lint(p.rtl, p.module)
+    for k, (p, warnings) in enumerate(zip(preps, findings)):
         logs = p.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
