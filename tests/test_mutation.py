@@ -297,3 +297,29 @@ def test_x1_times_81_edited_to_80_fails_verify_by_vectors_and_by_proof(tmp_path,
     assert fm["rtl_vs_reference"].startswith("counterexample: inputs "), fm
     x = [int(v) for v in re.search(r"inputs \[([^\]]*)\]", fm["rtl_vs_reference"])[1].split(",")]
     assert differ[int(np.flatnonzero((X == x).all(axis=1))[0])]
+
+
+# -- the pieces, without tools ----------------------------------------------------------------
+def test_eligible_constants_are_values_and_shift_amounts_not_widths(tmp_path):
+    (tmp_path / "rtl").mkdir()
+    (tmp_path / "rtl" / "top.v").write_text(
+        "// Inputs: 3-bit, weights |w| <= 81\n`timescale 1ns/1ps\nmodule top (input wire [8:0] inp);\n"
+        "    wire [5:0] p = ({3'd0, x0} << 2) + x0 * 81;  // x0 * 5\n"
+        "    wire signed [10:0] a = $signed({1'd0, p}) - 11'sd3 + 8'h1f;\n"
+        "    wire [3:0] q = a[10] ? 4'd0 : {4{1'b1}};\nendmodule\n")
+    found = {(c.value, c.kind, c.limit) for c in eligible_constants(tmp_path)}
+    assert found == {(0, "literal", 8), (2, "shift", None), (81, "operand", None), (0, "literal", 2),
+                     (3, "literal", 2048), (31, "literal", 256), (0, "literal", 16), (1, "literal", 2)}
+    text, c = (tmp_path / "rtl" / "top.v").read_text(), next(c for c in eligible_constants(tmp_path) if c.value == 31)
+    edited, what = mutate(tmp_path, c, random.Random(0))
+    assert re.search(r"8'h(1c|1d|1e|20|21|22)\b", edited) and len(edited.splitlines()) == len(text.splitlines())
+
+
+def test_renamed_modules_renames_every_use_and_nothing_else():
+    from approxmlp.pipeline.verify import renamed_modules
+
+    text = "module top (input a, output b);\n  add u (.a(a), .b(b));\nendmodule\nmodule add (input a, output b);\n" \
+           "  wire top_x = a; assign b = top_x;\nendmodule\n"
+    out, names = renamed_modules(text, "v0_")
+    assert names == {"top": "v0_top", "add": "v0_add"}
+    assert "module v0_top (" in out and "  v0_add u (" in out and "module v0_add (" in out and "top_x" in out
