@@ -62,12 +62,13 @@ class Constant:
 
 
 def eligible_constants(folder: Path) -> list[Constant]:
-    """The editable constants of every ``.v`` file under ``folder`` (module docstring)."""
+    """The editable constants of every ``.v`` file of the folder's RTL, ``rtl/`` (module
+    docstring; a kept netlist, ``logs/netlist.v``, is synthesis output, not RTL)."""
     found = []
-    for path in sorted(folder.rglob("*.v")):
+    for path in sorted((folder / "rtl").rglob("*.v")):
         rel = path.relative_to(folder).as_posix()
         text = path.read_text()
-        blank = lambda m: re.sub(r"[^\n]", " ", m.group(0))  # noqa: E731 - keep offsets
+        blank = lambda m: re.sub(r"[^\n]", " ", m.group(0))  # keeps offsets
         code = _DIRECTIVE.sub(blank, _COMMENT.sub(blank, text))
         depth = np.cumsum([{"[": 1, "]": -1}.get(c, 0) for c in code])
         taken = set()
@@ -251,7 +252,7 @@ def _edited(original: str, target: str) -> str:
     replaced by ``target``'s: the edit a hand would make, whatever the emitter's layout."""
     a, b = original.splitlines(keepends=True), target.splitlines(keepends=True)
     out = []
-    is_comment = lambda lines: all(l.lstrip().startswith("//") or not l.strip() for l in lines)  # noqa: E731
+    is_comment = lambda lines: all(l.lstrip().startswith("//") or not l.strip() for l in lines)
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         out += a[i1:i2] if op == "equal" or is_comment(a[i1:i2] + b[j1:j2]) else b[j1:j2]
     return "".join(out)
@@ -311,7 +312,7 @@ def test_eligible_constants_are_values_and_shift_amounts_not_widths(tmp_path):
     assert found == {(0, "literal", 8), (2, "shift", None), (81, "operand", None), (0, "literal", 2),
                      (3, "literal", 2048), (31, "literal", 256), (0, "literal", 16), (1, "literal", 2)}
     text, c = (tmp_path / "rtl" / "top.v").read_text(), next(c for c in eligible_constants(tmp_path) if c.value == 31)
-    edited, what = mutate(tmp_path, c, random.Random(0))
+    edited, _ = mutate(tmp_path, c, random.Random(0))
     assert re.search(r"8'h(1c|1d|1e|20|21|22)\b", edited) and len(edited.splitlines()) == len(text.splitlines())
 
 

@@ -125,7 +125,7 @@ def verify_folders(folders, *, junit: Path | None = None, formal: bool = False,
         logs.mkdir(parents=True, exist_ok=True)
         (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
         X, y, kinds = with_extra_vectors(p.ir, p.inputs, p.golden)
-        res = {"vectors": int(len(X)), "vectors_by_kind": kinds, "mismatches": 0, "passed": False,
+        res = {"vectors": len(X), "vectors_by_kind": kinds, "mismatches": 0, "passed": False,
                "lint_warnings": len(warnings), "first_mismatches": [], "simulator": verilator_version(),
                "changed": p.changed}
         errors = [w for w in warnings if w.startswith("%Error")]
