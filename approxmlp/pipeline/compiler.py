@@ -7,7 +7,8 @@ leaves anything half-written where the user looks.
 
 Output folder (self-contained, like da4ml's):
 
-* ``rtl/top.v``            the bespoke Verilog;
+* ``rtl/top.v``            the bespoke Verilog, with copies of the ``rtl/`` primitives it
+  instantiates (``rtl/approxmlp_qrelu.v``, ...) so that the folder synthesizes elsewhere;
 * ``ir.json``              the integer MLP it implements (reloadable, hashed in the RTL);
 * ``quantizer.json``       how raw features become the input integers;
 * ``vectors/test.npz``     test vectors: ``inputs``, ``golden`` classes, ``labels``
@@ -33,6 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..backend.verilog import class_width, emit_verilog
+from ..backend.verilog.primitives import write_rtl
 from ..errors import ApproxMLPError, DataError, IRError, ModelError, VerificationError
 from ..core.golden import evaluate
 from ..core.ir import MLP
@@ -404,9 +406,8 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
     with Staging(out) as stage:
         root = stage.path
         t = time.perf_counter()
-        rtl = root / "rtl" / "top.v"
-        rtl.parent.mkdir(parents=True)
-        rtl.write_text(emit_verilog(ir, module=opts.module, registered=opts.registered, source=src_text))
+        rtl = write_rtl(root / "rtl" / "top.v",
+                        emit_verilog(ir, module=opts.module, registered=opts.registered, source=src_text))
         timings["emit_s"] = time.perf_counter() - t
         (root / "ir.json").write_text(ir.dumps() + "\n")
         (root / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")
