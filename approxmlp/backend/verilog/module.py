@@ -34,7 +34,7 @@ from .argmax import class_width, emit_argmax, read_leaves
 from .body import Body
 from .neuron import emit_neuron
 from .primitives import used_primitives
-from .text import Signal, bit_slice
+from .text import LINE_LIMIT, Signal, bit_slice, comment_lines
 
 
 #: How every generated file begins: `approxmlp inspect` reads only files that do.
@@ -131,8 +131,15 @@ def _header(mlp: MLP, registered: bool, source: str | None, primitives: list[str
     ]
     if primitives:
         lines.append(f"// Uses      : {', '.join(p + '.v' for p in primitives)} (rtl/)")
-    for k, v in mlp.meta:
-        lines.append(f"// meta      : {plain(k)} = {plain(v)}")
+    long = []
+    for k, v in mlp.meta:  # short metadata in the header; long values (per-feature lists) stay in ir.json
+        line = f"// meta      : {plain(k)} = {plain(v)}"
+        if len(line) <= LINE_LIMIT:
+            lines.append(line)
+        else:
+            long.append(plain(k))
+    if long:
+        lines += comment_lines(f"{', '.join(long)}: see ir.json", "// meta      : ", "//             ")
     return lines + [""]
 
 
