@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from approxmlp.backend.verilog import class_width, emit_verilog
-from approxmlp.backend.verilog.primitives import primitive_sources
+from approxmlp.backend.verilog.primitives import PRIMITIVES, primitive_sources, used_primitives
+from approxmlp.core.ir import Layer, MLP, NeuronApprox
 from approxmlp.core.csd import csd
 from approxmlp.backend.tools import find_verilator
 from tests.strategies import mlps
@@ -78,12 +80,74 @@ def _lint(tmp_path: Path, text: str) -> str:
     return "\n".join(diagnostics) + ("" if r.returncode == 0 else f"\nexit {r.returncode}")
 
 
+def assert_readable(text: str) -> None:
+    """Issue 21's bar for generated RTL: at most one ``lint_off`` (around the input port),
+    every line under 120 characters."""
+    assert text.count("lint_off") <= 1, text
+    if "lint_off" in text:
+        port = text.index("input  wire [")
+        assert text.index("lint_off") < port < text.index("lint_on") < text.index(");"), text
+    assert max(map(len, text.splitlines())) < 120, text
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mlps())
 def test_lint_clean_on_random_irs(tmp_path, mlp):
     for registered in (False, True):
         text = emit_verilog(mlp, registered=registered)
         assert _lint(tmp_path, text) == "", text
+        assert_readable(text)
+
+
+def pendigits_like(seed: int) -> MLP:
+    """A 16-5-10 network of 4-bit features (Pendigits' shape) with every approximation
+    knob drawn at random: masks that clear top, bottom and middle bits, removed
+    connections, truncations, ignored argmax bits; one feature read by nobody and one
+    hidden neuron that nothing reads."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.integers(-7, 8, size=(5, 16))
+    w0[:, 5] = 0          # feature 5: no connection
+    w1 = rng.integers(-15, 16, size=(10, 5))
+    w1[:, 3] = 0          # hidden neuron 3: nothing reads it
+    masks = rng.choice([0b1111, 0b1110, 0b1100, 0b1001, 0b0111, 0b0101, 0], size=(5, 16))
+    masks1 = rng.choice([0b1111, 0b1110, 0b1011, 0b0111], size=(10, 5))
+    l0 = Layer(weights=tuple(map(tuple, w0.tolist())), biases=tuple(rng.integers(-20, 20, 5).tolist()), shift=3,
+               act_bits=4, approx=tuple(NeuronApprox(input_masks=tuple(m.tolist()), product_trunc=int(rng.integers(0, 2)),
+                                                     act_trunc=int(rng.integers(0, 2))) for m in masks))
+    l1 = Layer(weights=tuple(map(tuple, w1.tolist())), biases=tuple(rng.integers(-30, 30, 10).tolist()), shift=1,
+               activation="linear", approx=tuple(NeuronApprox(input_masks=tuple(m.tolist()),
+                                                              cmp_drop=int(rng.integers(0, 3))) for m in masks1))
+    return MLP(n_inputs=16, input_bits=4, layers=(l0, l1), name=f"pendigits_like_{seed}")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_generated_rtl_meets_issue_21(tmp_path, seed):
+    """No unread logic (Verilator's -Wall would name it), one lint_off at most (the input
+    port, here feature 5), short lines, and the rtl/ primitives instantiated by name."""
+    mlp = pendigits_like(seed)
+    text = emit_verilog(mlp)
+    assert _lint(tmp_path, text) == "", text
+    assert_readable(text)
+    assert text.count("lint_off") == 1  # feature 5 is unread
+    assert "wire [3:0] x5 " not in text and "l0_n3" not in text.replace("neuron[3]", "")
+    assert "approxmlp_qrelu #(.ACC_W(" in text and "approxmlp_ge #(.A_W(" in text
+    assert "approxmlp_rescale #(.ACC_W(" in text
+    assert used_primitives(text) == list(PRIMITIVES)
+    for line in text.splitlines():  # a formula lists only what is built
+        if line.lstrip().startswith("// -- layer[0]"):
+            assert "x5" not in line
+
+
+@pytest.mark.sim
+def test_pendigits_like_rtl_equals_golden(tmp_path):
+    from approxmlp.backend.simulate import SimDesign, simulate
+    from approxmlp.core.golden import evaluate
+
+    X = np.random.default_rng(9).integers(0, 16, size=(300, 16))
+    designs = [SimDesign(module=f"d{s}", verilog=emit_verilog(pendigits_like(s), module=f"d{s}"), inputs=X,
+                         expected=evaluate(pendigits_like(s), X).classes, input_bits=4, out_width=4)
+               for s in range(4)]
+    assert all(r.ok for r in simulate(designs, tmp_path / "sim"))
 
 
 if __name__ == "__main__":  # python -m tests.test_emit: regenerate the golden files, then review the diff

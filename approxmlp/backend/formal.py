@@ -110,7 +110,7 @@ def _read_design(path: str, module: str, as_name: str, *, primitives: bool = Fal
     """Read ``module`` from ``path`` as ``as_name``; with ``primitives``, its instances of
     the ``rtl/`` primitives elaborated and flattened into it (``hierarchy -top`` drops
     every other module, so such a design is read first)."""
-    elaborate = [f"hierarchy -top {module}", "proc", "flatten"] if primitives else ["proc"]
+    elaborate = [f"hierarchy -top {module}", "proc", "flatten -noscopeinfo"] if primitives else ["proc"]
     return [f"read_verilog -sv {path}", *elaborate, "opt_clean", f"rename {module} {as_name}"]
 
 

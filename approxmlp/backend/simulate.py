@@ -44,7 +44,7 @@ from cocotb_tools.runner import Runner, get_runner
 from .. import PACKAGE_DIR
 from ..errors import DataError, ToolError, VerificationError
 from ..backend.tools import find_verilator
-from .verilog.primitives import copy_primitives, primitive_sources
+from .verilog.primitives import primitive_sources
 
 #: Module name of the generated wrapper top; designs may not use it.
 WRAPPER = "approxmlp_sim_top"
@@ -85,6 +85,9 @@ class SimDesign:
     input_bits: int
     out_width: int
     registered: bool = False
+    #: the folder holding the design's own copies of the ``rtl/`` primitives it uses (a
+    #: design folder's ``rtl/``); None: the repository's ``rtl/``
+    primitives_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self._check_ports()
@@ -491,11 +494,17 @@ def _write_sources(designs: Sequence[SimDesign], build_dir: Path) -> list[Path]:
     as ``rtl/<module>.v``, and the wrapper, last."""
     rtl_dir = build_dir / "rtl"
     rtl_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
     for d in designs:
-        for p in copy_primitives(d.verilog, rtl_dir):
-            if p not in paths:
-                paths.append(p)
+        for src in primitive_sources(d.verilog, near=d.primitives_dir):
+            dest = rtl_dir / src.name
+            if dest in paths:
+                if dest.read_bytes() != src.read_bytes():
+                    raise VerificationError(f"design {d.module} carries a copy of {src.name} that differs from "
+                                            "another design's in the same run; simulate them apart")
+                continue
+            shutil.copyfile(src, dest)
+            paths.append(dest)
     for d in designs:
         paths.append(rtl_dir / f"{d.module}.v")
         paths[-1].write_text(d.verilog)

@@ -248,7 +248,8 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
     (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
     X, y, kinds = with_extra_vectors(ir, inputs, expected)
     design = SimDesign(module=module, verilog=rtl.read_text(), inputs=X, expected=y,
-                       input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered)
+                       input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered,
+                       primitives_dir=rtl.parent)
     with tempfile.TemporaryDirectory(prefix="approxmlp-sim-") as build:
         res = simulate([design], Path(build), progress=progress)[0]
         shutil.copyfile(res.log, logs / "sim.log")

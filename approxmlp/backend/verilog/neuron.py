@@ -143,7 +143,10 @@ def formula(mlp: MLP, r: NeuronRange, li: int, j: int, operands: list[Signal | N
     layer = mlp.layers[li]
     terms = []
     for p in sorted(r.pos + r.neg, key=lambda p: p.index):
-        text, _, _ = operand_text(operands[p.index], None if p.mask == _ALL_BITS else p.mask, p.operand_max)
+        op = operands[p.index]
+        if op is None:  # a constant neuron's operand that nothing else reads: named, not built
+            op = Signal(f"x{p.index}" if li == 0 else f"l{li - 1}_n{p.index}", unsigned_width(p.operand_max))
+        text, _, _ = operand_text(op, None if p.mask == _ALL_BITS else p.mask, p.operand_max)
         terms.append(f"{p.weight:+d}*{text}")
     if r.const:
         terms.append(f"{r.const:+d}")
