@@ -125,15 +125,16 @@ def paren(expr: str) -> str:
 LINE_LIMIT = 119
 
 
-def split_top(expr: str) -> list[str]:
-    """``expr`` cut before each ``+``/``-`` outside brackets: ``["a", "+ b", "- c"]``."""
+def split_top(expr: str, level: int = 0) -> list[str]:
+    """``expr`` cut before each ``+``/``-`` inside ``level`` brackets: ``["a", "+ b", "- c"]``
+    (the pieces only ever go on lines of their own, so any level keeps the code intact)."""
     parts, depth, start = [], 0, 0
     for k, c in enumerate(expr):
         if c in "([{":
             depth += 1
         elif c in ")]}":
             depth -= 1
-        elif depth == 0 and c in "+-" and expr[k - 1:k] == " " and expr[k + 1:k + 2] == " ":
+        elif depth == level and c in "+-" and expr[k - 1:k] == " " and expr[k + 1:k + 2] == " ":
             parts.append(expr[start:k - 1])
             start = k
     parts.append(expr[start:])
@@ -152,6 +153,8 @@ def fit(code: str, comment: str = "", indent: str = "    ") -> list[str]:
         return lines + [indent + code]
     head, eq, rhs = code.partition(" = ")
     terms = split_top(rhs) if eq else [code]
+    if eq and len(terms) == 1:  # a sum in brackets (a truncated product): cut inside them
+        terms = split_top(rhs, 1)
     if not eq or len(terms) == 1:
         return lines + [indent + code]
     return lines + [indent + head + eq + terms[0]] + [indent + "    " + t for t in terms[1:]]
