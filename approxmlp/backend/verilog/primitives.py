@@ -3,7 +3,7 @@
 The emitter writes only what is particular to a design (its products, sums and wiring);
 what every design repeats (the saturating QReLU, the linear rescale, the argmax
 comparator) is one reviewed, parameterized module in the repository's top-level ``rtl/``
-folder, each with its own cocotb test in ``sim/``. A generated module instantiates them
+folder (no ``__init__.py``: Verilog, not Python; a wheel ships it as ``approxmlp/rtl``), each with its own cocotb test in ``sim/``. A generated module instantiates them
 with named parameters, and whoever writes or reads a design finds the modules it needs
 here: :func:`used_primitives` from the design's text, :func:`primitive_sources` their
 files (the design folder's own copies first), :func:`copy_primitives` to put copies
@@ -28,13 +28,13 @@ _INSTANCE = re.compile(r"^\s*(approxmlp_[a-z0-9_]+)\s+#\(", re.MULTILINE)
 
 
 def rtl_dir() -> Path:
-    """The repository's ``rtl/`` folder (beside the package, as ``flows/``; the project
-    installs editable)."""
-    path = PACKAGE_DIR.parent / "rtl"
-    if not (path / f"{PRIMITIVES[0]}.v").is_file():
-        raise ApproxMLPError(f"the primitive library {path} is missing; approxmlp expects its source tree "
-                             "(pip install -e .)")
-    return path
+    """The ``rtl/`` folder: ``approxmlp/rtl`` inside an installed wheel (pyproject maps it
+    there, as ``flows/``), else ``rtl/`` of the source tree (editable install)."""
+    for path in (PACKAGE_DIR / "rtl", PACKAGE_DIR.parent / "rtl"):
+        if (path / f"{PRIMITIVES[0]}.v").is_file():
+            return path
+    raise ApproxMLPError(f"the primitive library {PACKAGE_DIR.parent / 'rtl'} is missing; reinstall approxmlp "
+                         "(pip install -e . from its source tree)")
 
 
 def used_primitives(verilog: str) -> list[str]:
