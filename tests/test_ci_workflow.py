@@ -150,13 +150,14 @@ def test_workflow_run_steps_pass(workflow_run):
 
 @pytest.fixture(scope="module")
 def tampered(workflow_run, tmp_path_factory) -> Path:
-    """A copy of the compiled folder whose RTL breaks the argmax tie rule of the first
-    comparator (`>` becomes `<`): still lint-clean Verilog, wrong classes."""
+    """A copy of the compiled folder whose RTL swaps the two sides of the first argmax
+    node (the loser's class is taken): still lint-clean Verilog, wrong classes."""
     repo, _ = workflow_run
     bad = tmp_path_factory.mktemp("tampered") / "hw"
     shutil.copytree(repo / "hw", bad)
     rtl = bad / "rtl" / "top.v"
-    text, n = re.subn(r"^(\s*wire am1_0_b = .*?) > ", r"\1 < ", rtl.read_text(), count=1, flags=re.MULTILINE)
+    text, n = re.subn(r"^(\s*wire .*am1_0_i = am1_0_ge \? )(\S+) : (\S+);", r"\1\3 : \2;", rtl.read_text(),
+                      count=1, flags=re.MULTILINE)
     assert n == 1
     rtl.write_text(text)
     (bad / "junit.xml").unlink()

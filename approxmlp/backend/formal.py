@@ -4,7 +4,7 @@ Two proofs per design, each one Yosys run on a miter (``miter -equiv``: both cir
 the same inputs, ``trigger`` high where their outputs differ) and Yosys' SAT solver asked
 to prove ``trigger`` constant 0 (``sat -prove trigger 0``):
 
-* **RTL = reference**: the emitted ``rtl/top.v`` against the circuit that
+* **RTL = reference**: the emitted ``rtl/top.v`` (with its ``rtl/`` primitives) against the circuit that
   :mod:`approxmlp.backend.verilog.reference` writes straight from the IR semantics, so
   the emitter's range analysis, folding, CSD multipliers and pruned argmax are checked
   by a generator that has none of them;
@@ -43,6 +43,7 @@ from ..core.golden import evaluate
 from ..core.ir import MLP
 from ..errors import ToolError
 from .tools import YosysTimeout, run_yosys
+from .verilog.primitives import bundle
 from .verilog.reference import reference_verilog
 
 #: Default time for one proof (one Yosys process) in `approxmlp verify --formal`.
@@ -105,8 +106,12 @@ def connections(mlp: MLP) -> int:
                for i, w in enumerate(row) if w and (a.input_masks is None or a.input_masks[i]))
 
 
-def _read_design(path: str, module: str, as_name: str) -> list[str]:
-    return [f"read_verilog -sv {path}", "proc", "opt_clean", f"rename {module} {as_name}"]
+def _read_design(path: str, module: str, as_name: str, *, primitives: bool = False) -> list[str]:
+    """Read ``module`` from ``path`` as ``as_name``; with ``primitives``, its instances of
+    the ``rtl/`` primitives elaborated and flattened into it (``hierarchy -top`` drops
+    every other module, so such a design is read first)."""
+    elaborate = [f"hierarchy -top {module}", "proc", "flatten -noscopeinfo"] if primitives else ["proc"]
+    return [f"read_verilog -sv {path}", *elaborate, "opt_clean", f"rename {module} {as_name}"]
 
 
 def _run(script: str, workdir: Path, timeout: float) -> tuple[str, float, Path]:
@@ -160,8 +165,9 @@ def prove_rtl_vs_reference(mlp: MLP, rtl: Path, workdir: Path, *, module: str = 
     """Prove the RTL in ``rtl`` (module ``module``) equal to the IR's reference circuit."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "reference.v").write_text(reference_verilog(mlp, module="reference"))
-    (workdir / "rtl.v").write_text(Path(rtl).read_text())
-    script = "\n".join(_read_design("reference.v", "reference", "gold") + _read_design("rtl.v", module, "gate"))
+    (workdir / "rtl.v").write_text(bundle(Path(rtl).read_text(), near=Path(rtl).parent))
+    script = "\n".join(_read_design("rtl.v", module, "gate", primitives=True)
+                       + _read_design("reference.v", "reference", "gold"))
     kind, seconds, log = _run(script + "\n" + _MITER, workdir, timeout)
     return _answer(kind, seconds, log, mlp, timeout, "reference", "RTL")
 
@@ -172,13 +178,13 @@ def prove_netlist_vs_rtl(mlp: MLP, rtl: Path, netlist: Path, target: str, workdi
     from .synth import library_path
 
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "rtl.v").write_text(Path(rtl).read_text())
+    (workdir / "rtl.v").write_text(bundle(Path(rtl).read_text(), near=Path(rtl).parent))
     (workdir / "netlist.v").write_text(Path(netlist).read_text())
     # a printed library: the cells' logic from their liberty `function`s
     (workdir / "cells.lib").write_text(library_path(target).read_text())
     cells = ["read_liberty -ignore_miss_func cells.lib"]
     # `miter -flatten` turns the cell instances into their logic
-    script = "\n".join(_read_design("rtl.v", module, "gold") + cells
+    script = "\n".join(_read_design("rtl.v", module, "gold", primitives=True) + cells
                        + ["read_verilog -sv netlist.v", "proc", f"rename {module} gate"])
     kind, seconds, log = _run(script + "\n" + _MITER, workdir, timeout)
     return _answer(kind, seconds, log, mlp, timeout, "RTL", "netlist")

@@ -95,8 +95,18 @@ def inspect_rtl(path: Path) -> dict:
                     if m:
                         wires[f"l{m.group(1)}_n{m.group(2)}"] = wires.get(f"l{m.group(1)}_n{m.group(2)}", 0) + 1
     neurons = []
-    comments = re.findall(r"// -- layer\[(\d+)\]\.neuron\[(\d+)\]: (.*)\n(?:\s*//    approximations: (.*)\n)?", text)
-    for li, j, formula, approx in comments:
+    for m in re.finditer(r"// -- layer\[(\d+)\]\.neuron\[(\d+)\]: (.*)\n((?:[ \t]*//    .*\n)*)", text):
+        li, j, formula, approx = m[1], m[2], m[3], ""
+        for line in m[4].splitlines():  # a long formula or record continues on lines of its own
+            part = line.strip()[2:].strip()
+            if part.startswith("approximations:"):
+                approx = part.removeprefix("approximations:")
+            elif part.startswith("constant"):
+                continue
+            elif approx:
+                approx += " " + part
+            else:
+                formula += " " + part
         name = f"l{li}_n{j}"
         neurons.append({"name": name, "formula": formula.strip(), "approx": approx.strip() or "exact",
                         "wires": wires.get(name, 0), "area_share": shares.get(name)})

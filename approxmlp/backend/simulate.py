@@ -44,6 +44,7 @@ from cocotb_tools.runner import Runner, get_runner
 from .. import PACKAGE_DIR
 from ..errors import DataError, ToolError, VerificationError
 from ..backend.tools import find_verilator
+from .verilog.primitives import primitive_sources
 
 #: Module name of the generated wrapper top; designs may not use it.
 WRAPPER = "approxmlp_sim_top"
@@ -84,6 +85,9 @@ class SimDesign:
     input_bits: int
     out_width: int
     registered: bool = False
+    #: the folder holding the design's own copies of the ``rtl/`` primitives it uses (a
+    #: design folder's ``rtl/``); None: the repository's ``rtl/``
+    primitives_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self._check_ports()
@@ -486,10 +490,21 @@ def _run_bench(runner: Runner, manifest: Path, build_dir: Path) -> tuple[Path, B
 
 
 def _write_sources(designs: Sequence[SimDesign], build_dir: Path) -> list[Path]:
-    """Each design's source as ``rtl/<module>.v`` plus the wrapper, wrapper last."""
+    """The ``rtl/`` primitives the designs use (each once, first), each design's source
+    as ``rtl/<module>.v``, and the wrapper, last."""
     rtl_dir = build_dir / "rtl"
     rtl_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
+    for d in designs:
+        for src in primitive_sources(d.verilog, near=d.primitives_dir):
+            dest = rtl_dir / src.name
+            if dest in paths:
+                if dest.read_bytes() != src.read_bytes():
+                    raise VerificationError(f"design {d.module} carries a copy of {src.name} that differs from "
+                                            "another design's in the same run; simulate them apart")
+                continue
+            shutil.copyfile(src, dest)
+            paths.append(dest)
     for d in designs:
         paths.append(rtl_dir / f"{d.module}.v")
         paths[-1].write_text(d.verilog)
@@ -591,15 +606,18 @@ def lint(verilog_path: Path, top: str) -> list[str]:
 
     Returns the first line of each warning or error (``[]`` means clean), so a caller can
     fail, print or count them. Raises :class:`ToolError` only if Verilator cannot run.
-    Note that ``-Wall`` includes DECLFILENAME: name the file after the module.
+    Note that ``-Wall`` includes DECLFILENAME: name the file after the module. The
+    ``rtl/`` primitives the design instantiates are linted with it.
     """
     path = Path(verilog_path).resolve()
     if not path.is_file():
         raise ToolError(f"lint: {path} does not exist")
     v = find_verilator()
-    # -y: a top that instantiates modules of its own files (one module per file) beside it
+    # the rtl/ primitives it instantiates: the copies beside it (a design folder's), else the
+    # repository's; -y: any other module of its own files (one module per file) beside it
+    sources = [str(p) for p in primitive_sources(path.read_text(errors="replace"), near=path.parent)]
     argv = [str(v.executable), "--lint-only", "-Wall", "-Wno-fatal", "-y", str(path.parent), "--top-module", top,
-            str(path)]
+            *sources, str(path)]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=v.env(), cwd=path.parent,
                               timeout=300)
@@ -611,3 +629,55 @@ def lint(verilog_path: Path, top: str) -> list[str]:
         raise ToolError("lint: Verilator failed without a diagnostic", argv=argv, cwd=str(path.parent),
                         returncode=proc.returncode)
     return findings
+
+
+# -- the rtl/ primitives' own benches ---------------------------------------------------
+#: Environment variable holding a primitive bench's parameters (JSON), for the bench.
+PARAMS_ENV = "APPROXMLP_PRIMITIVE_PARAMS"
+
+
+def run_primitive_bench(module: str, parameters: dict[str, int], build_dir: Path) -> int:
+    """Build the ``rtl/`` primitive ``module`` with ``parameters`` and run its cocotb bench
+    ``sim/<module>_bench.py`` (which reads them from ``$APPROXMLP_PRIMITIVE_PARAMS``);
+    returns the number of tests run. Raises :class:`VerificationError` naming the log if
+    a test fails, :class:`ToolError` if the tools do."""
+    from cocotb_tools.runner import get_results
+
+    from .verilog.primitives import rtl_dir
+
+    bench = f"{module}_bench"
+    if not (SIM_DIR / f"{bench}.py").is_file():
+        raise ToolError(f"the cocotb bench {SIM_DIR / bench}.py is missing")
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    runner = get_runner("verilator")
+    build_log, log, xml = build_dir / "build.log", build_dir / "sim.log", build_dir / "results.xml"
+    added = str(SIM_DIR) not in sys.path
+    with _tool_environ():
+        try:
+            runner.build(sources=[rtl_dir() / f"{module}.v"], hdl_toplevel=module, parameters=parameters,
+                         build_dir=build_dir / "sim_build", build_args=["-Wall"] + _BUILD_ARGS[1:], always=True,
+                         log_file=build_log, timescale=("1ns", "1ps"))
+        except (RuntimeError, SystemExit, OSError, ValueError, subprocess.SubprocessError) as exc:
+            raise _tool_failure(f"Verilator build of {module} failed", build_log, build_dir, exc) from None
+        if added:
+            sys.path.insert(0, str(SIM_DIR))
+        try:
+            runner.test(test_module=bench, hdl_toplevel=module, hdl_toplevel_lang="verilog",
+                        build_dir=build_dir / "sim_build", test_dir=build_dir, results_xml=str(xml), log_file=log,
+                        extra_env={PARAMS_ENV: json.dumps(parameters), "COCOTB_ANSI_OUTPUT": "0"}, seed=0)
+        except (RuntimeError, SystemExit, OSError, subprocess.SubprocessError):
+            pass  # a failing test is read from the results below
+        finally:
+            if added and str(SIM_DIR) in sys.path:
+                sys.path.remove(str(SIM_DIR))
+    warnings = [ln for ln in build_log.read_text(errors="replace").splitlines() if ln.startswith("%Warning")]
+    if warnings:
+        raise VerificationError(f"{module} {parameters}: Verilator warns: {warnings[0]} (see {build_log})")
+    try:
+        tests, failed = get_results(xml)
+    except RuntimeError:
+        raise ToolError(f"{module} bench wrote no results", log=str(log)) from None
+    if failed or not tests:
+        raise VerificationError(f"{module} {parameters}: {failed} of {tests} cocotb tests failed (see {log})")
+    return tests

@@ -55,6 +55,7 @@ from pathlib import Path
 from .. import PACKAGE_DIR
 from ..errors import ApproxMLPError, ToolError
 from ..backend.tools import run_yosys as _run_yosys, yosys_version
+from .verilog.primitives import bundle
 
 TARGETS = ("printed", "printed-cnt", "fpga-ice40", "fpga-xc7")   # printed = EGFET 1.0 V
 
@@ -300,11 +301,13 @@ def _check_request(verilog_path: Path, top: str, clock_hz: float, activity: floa
 
 def _stage(target: str, flow: _Flow, verilog_path: Path, top: str, workdir: Path,
            liberty: Path | None) -> dict[str, str]:
-    """Copy the design, the liberty and the ABC scripts into ``workdir`` and write the
+    """Copy the design (with its primitives), the liberty and the ABC scripts into ``workdir`` and write the
     filled-in Yosys script there; returns the names used in the template."""
     names = {"verilog": f"{target}.in.v", "top": top, "stat_json": f"{target}.stat.json",
              "netlist": f"{target}.mapped.v", "script": f"{target}.ys", "log": f"{target}.log"}
-    shutil.copyfile(verilog_path, workdir / names["verilog"])
+    # the design and the rtl/ primitives it instantiates (the copies beside it, else the
+    # repository's) as one file: the run stays self-contained and the cache key covers both
+    (workdir / names["verilog"]).write_text(bundle(verilog_path.read_text(), near=verilog_path.parent))
     if liberty is not None:
         names["liberty"] = f"{target}.lib"
         shutil.copyfile(liberty, workdir / names["liberty"])

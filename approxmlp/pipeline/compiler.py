@@ -7,7 +7,8 @@ leaves anything half-written where the user looks.
 
 Output folder (self-contained, like da4ml's):
 
-* ``rtl/top.v``            the bespoke Verilog;
+* ``rtl/top.v``            the bespoke Verilog, with copies of the ``rtl/`` primitives it
+  instantiates (``rtl/approxmlp_qrelu.v``, ...) so that the folder synthesizes elsewhere;
 * ``ir.json``              the integer MLP it implements (reloadable, hashed in the RTL);
 * ``quantizer.json``       how raw features become the input integers;
 * ``vectors/test.npz``     test vectors: ``inputs``, ``golden`` classes, ``labels``
@@ -33,6 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..backend.verilog import class_width, emit_verilog
+from ..backend.verilog.primitives import write_rtl
 from ..errors import ApproxMLPError, DataError, IRError, ModelError, VerificationError
 from ..core.golden import evaluate
 from ..core.ir import MLP
@@ -246,7 +248,8 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
     (logs / "lint.log").write_text("\n".join(warnings) + ("\n" if warnings else ""))
     X, y, kinds = with_extra_vectors(ir, inputs, expected)
     design = SimDesign(module=module, verilog=rtl.read_text(), inputs=X, expected=y,
-                       input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered)
+                       input_bits=ir.input_bits, out_width=class_width(ir.n_classes), registered=registered,
+                       primitives_dir=rtl.parent)
     with tempfile.TemporaryDirectory(prefix="approxmlp-sim-") as build:
         res = simulate([design], Path(build), progress=progress)[0]
         shutil.copyfile(res.log, logs / "sim.log")
@@ -404,9 +407,8 @@ def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, p
     with Staging(out) as stage:
         root = stage.path
         t = time.perf_counter()
-        rtl = root / "rtl" / "top.v"
-        rtl.parent.mkdir(parents=True)
-        rtl.write_text(emit_verilog(ir, module=opts.module, registered=opts.registered, source=src_text))
+        rtl = write_rtl(root / "rtl" / "top.v",
+                        emit_verilog(ir, module=opts.module, registered=opts.registered, source=src_text))
         timings["emit_s"] = time.perf_counter() - t
         (root / "ir.json").write_text(ir.dumps() + "\n")
         (root / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")

@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import __version__
 from ..backend.verilog import class_width, emit_verilog
+from ..backend.verilog.primitives import write_rtl
 from ..core.golden import evaluate
 from ..core.ir import MLP
 from ..errors import ApproxMLPError
@@ -302,9 +303,7 @@ def _realize_in(candidates: list[tuple[str, MLP]], data, quantizer, parts: Parts
     with task(progress, "designs", len(candidates)) as bar:
         for ident, mlp in candidates:
             folder = designs / ident
-            (folder / "rtl").mkdir(parents=True, exist_ok=True)
-            rtl = folder / "rtl" / "top.v"
-            rtl.write_text(emit_verilog(mlp, module="top"))
+            rtl = write_rtl(folder / "rtl" / "top.v", emit_verilog(mlp, module="top"))
             (folder / "ir.json").write_text(mlp.dumps() + "\n")
             (folder / "quantizer.json").write_text(json.dumps(quantizer.to_json(), indent=1) + "\n")
             golden = evaluate(mlp, Xte).classes

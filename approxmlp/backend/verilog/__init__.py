@@ -1,8 +1,11 @@
 """The Verilog back end: IR in, one readable, lint-clean, bespoke module out.
 
-:mod:`.module` writes the module (header, ports, the layers, the argmax);
+:mod:`.module` writes the module (header, ports, what is read, the layers, the argmax);
 :mod:`.neuron` one neuron's block; :mod:`.argmax` the comparator tree; :mod:`.body` the
-declarations and their lint wrappers; :mod:`.text` the signals and expressions.
+declarations and instances; :mod:`.text` the signals, expressions and line wrapping;
+:mod:`.primitives` the hand-written ``rtl/`` modules a design instantiates and where a
+design's copies of them go. :mod:`.reference` is the independent plain generator the
+proofs compare against (it uses no primitives).
 """
 
 from .argmax import class_width

@@ -1,16 +1,16 @@
-"""The argmax: a binary tree of ``>`` comparators with multiplexers, lower index on the
-left so that a tie keeps it.
+"""The argmax: a binary tree of ``>=`` comparators (``approxmlp_ge``) with multiplexers,
+lower index on the left so that a tie keeps it.
 
 Each score carries its value range: a comparison that the ranges already decide is not
-built, and the tree is planned before it is written, so that nothing is emitted that the
-pruned tree would not read.
+built, and the tree is planned before anything is written (:func:`plan`), so that the
+emitter builds only the scores the pruned tree reads (:func:`read_leaves`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .body import Body
+from .body import Body, instance
 from .text import Signal, sext, zext
 
 
@@ -21,24 +21,22 @@ def class_width(n_classes: int) -> int:
 
 @dataclass
 class _Node:
-    """A tree node: the value and index expressions it stands for and its value range;
-    a leaf has ``sig``, an inner node ``kids`` and the ``name`` of its wires."""
+    """A tree node: its class-index expression and value range; a leaf has the index
+    ``leaf`` of its score, an inner node ``kids`` and the ``name`` of its wires."""
 
-    v: str
     i: str
     lo: int
     hi: int
-    sig: Signal | None = None
+    leaf: int = -1
     kids: tuple["_Node", "_Node"] | None = None
     name: str = ""
 
 
-def _plan(scores: list[tuple[Signal, int, int]], signed: bool) -> tuple[_Node, list[str]]:
-    """The pruned tree over ``(score, lo, hi)`` and notes on the comparisons left out."""
-    k = class_width(len(scores))
-    width = max(s.width for s, _, _ in scores)
-    level = [_Node(v=(sext if signed else zext)(s.name, s.width, width), i=f"{k}'d{i}", lo=lo, hi=hi, sig=s)
-             for i, (s, lo, hi) in enumerate(scores)]
+def plan(ranges: list[tuple[int, int]]) -> tuple[_Node, list[str]]:
+    """The pruned tree over scores of value ranges ``(lo, hi)`` and notes on the
+    comparisons left out."""
+    k = class_width(len(ranges))
+    level = [_Node(i=f"{k}'d{i}", lo=lo, hi=hi, leaf=i) for i, (lo, hi) in enumerate(ranges)]
     notes, depth = [], 0
     while len(level) > 1:
         depth += 1
@@ -53,39 +51,64 @@ def _plan(scores: list[tuple[Signal, int, int]], signed: bool) -> tuple[_Node, l
                 nxt.append(b)
             else:
                 nm = f"am{depth}_{p // 2}"
-                nxt.append(_Node(v=f"{nm}_v", i=f"{nm}_i", lo=max(a.lo, b.lo), hi=max(a.hi, b.hi), kids=(a, b), name=nm))
+                nxt.append(_Node(i=f"{nm}_i", lo=max(a.lo, b.lo), hi=max(a.hi, b.hi), kids=(a, b), name=nm))
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
     return level[0], notes
 
 
-def emit_argmax(body: Body, scores: list[tuple[Signal, int, int]], signed: bool) -> str:
-    """Write the tree over ``(score, lo, hi)``; returns the expression of the class index."""
-    n = len(scores)
+def read_leaves(ranges: list[tuple[int, int]]) -> set[int]:
+    """The scores some comparison of the pruned tree reads."""
+    root, _ = plan(ranges)
+    out: set[int] = set()
+
+    def walk(node: _Node) -> None:
+        for kid in node.kids or ():
+            if kid.kids is None:
+                out.add(kid.leaf)
+            walk(kid)
+
+    walk(root)
+    return out
+
+
+def emit_argmax(body: Body, scores: dict[int, Signal], ranges: list[tuple[int, int]], signed: bool) -> str:
+    """Write the tree over the ``scores`` (by class; those it reads) of value ``ranges``;
+    returns the expression of the class index."""
+    n = len(ranges)
     k = class_width(n)
-    width = max(s.width for s, _, _ in scores)
-    root, notes = _plan(scores, signed)
+    root, notes = plan(ranges)
+    width = max((s.width for s in scores.values()), default=1)
     body.line(f"// ==== argmax over {n} classes: tree of comparators, a tie keeps the lower index")
     for note in notes:
         body.line(f"// pruned: {note}")
     sgn = "signed " if signed else ""
     rng = f"[{k - 1}:0] " if k > 1 else ""
 
+    def value(node: _Node) -> tuple[str, int]:
+        """The node's value wire and its width."""
+        if node.kids is None:
+            sig = scores[node.leaf]
+            sig.use(range(sig.width))
+            return sig.name, sig.width
+        return f"{node.name}_v", width
+
     def build(node: _Node, need_value: bool) -> None:
         if node.kids is None:
-            if need_value:
-                node.sig.use(range(node.sig.width))
             return
         a, b = node.kids
         build(a, True)
         build(b, True)
+        (av, aw), (bv, bw) = value(a), value(b)
         nm = node.name
-        cmp = f"$signed({b.v}) > $signed({a.v})" if signed else f"{b.v} > {a.v}"
-        body.line(f"wire {nm}_b = {cmp};  // right side wins only if strictly greater")
+        body.line(f"wire {nm}_ge;")
+        body.lines(instance("approxmlp_ge", {"A_W": aw, "B_W": bw, "SIGNED": int(signed)}, f"u_{nm}",
+                            {"a": av, "b": bv, "ge": f"{nm}_ge"}, "the left side wins a tie"))
         if need_value:
-            body.line(f"wire {sgn}[{width - 1}:0] {nm}_v = {nm}_b ? {b.v} : {a.v};")
-        body.line(f"wire {rng}{nm}_i = {nm}_b ? {b.i} : {a.i};")
+            ext = sext if signed else zext
+            body.line(f"wire {sgn}[{width - 1}:0] {nm}_v = {nm}_ge ? {ext(av, aw, width)} : {ext(bv, bw, width)};")
+        body.line(f"wire {rng}{nm}_i = {nm}_ge ? {a.i} : {b.i};")
 
     build(root, False)
     return root.i

@@ -1,67 +1,67 @@
 """One neuron's block: its products, the two sums, the accumulator and the activation.
 
 Every product is an unsigned magnitude (CSD shifts and adds of the masked operand, low
-bits re-zeroed when truncated); positive and negative products are summed apart and
-subtracted once, with the bias (and any constant products) as one constant term; the
-rescale is a bit slice, QReLU a clamp written as two conditions on accumulator bits.
-A neuron the range analysis proves constant is one constant wire.
+bits cleared when truncated), one per line in input order; positive and negative
+products are summed apart and subtracted once, with the bias (and any constant products)
+as one constant term. The activation is a primitive of ``rtl/``: ``approxmlp_qrelu`` (the
+rescale, the clamp and the output truncation) or, in a linear output layer,
+``approxmlp_rescale``; in the last layer the bits the argmax ignores are cleared there
+too, so that the neuron's output is its score. A score the range analysis proves
+constant is one constant wire.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ...core.ir import MLP, signed_width, unsigned_width
 from ...core.ranges import NeuronRange, ProductRange
-from .body import Body
-from .text import Signal, bit_slice, masked_operand, product_expr, sext_slice, zext
+from .body import Body, instance
+from .text import Signal, masked_operand, operand_text, paren, product_expr, zext
 
 #: The mask :mod:`approxmlp.core.ranges` reports for a product that keeps every bit.
 _ALL_BITS = (1 << 62) - 1
 
 
-def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, operands: list[Signal],
-                last: bool) -> tuple[Signal, Signal | None]:
-    """Write neuron ``j`` of layer ``li``; returns its output and, in the last layer, the
-    score the argmax compares (``None`` otherwise)."""
+def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, operands: list[Signal | None],
+                score: tuple[int, int] | None) -> Signal:
+    """Write neuron ``j`` of layer ``li``; returns its output (in the last layer, whose
+    ``score`` range is given, the value the argmax compares)."""
     layer = mlp.layers[li]
     a = layer.approx[j]
     name = f"l{li}_n{j}"
     body.line()
-    body.line(f"// -- layer[{li}].neuron[{j}]: {formula(mlp, li, j, operands)}")
+    body.line(f"// -- layer[{li}].neuron[{j}]: {formula(mlp, r, li, j, operands)}")
     if not a.is_exact:
         body.line(f"//    approximations: {approx_text(mlp, li, j)}")
+    signed = layer.activation == "linear"
+    if score is not None and score[0] == score[1]:
+        return _constant(body, name, score[0], signed, "the argmax sees")
     if r.out_lo == r.out_hi:
-        return _constant(body, mlp, r, li, j, name, last)
+        return _constant(body, name, r.out_lo, signed, "this output")
     acc = _accumulator(body, r, name, operands)
-    if layer.activation == "linear":
+    if signed:
         return _linear(body, mlp, r, li, j, name, acc)
-    return _qrelu(body, mlp, r, li, j, name, acc, last)
+    return _qrelu(body, mlp, r, li, j, name, acc, score is not None)
 
 
-def _constant(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, last: bool):
-    layer = mlp.layers[li]
-    body.line(f"//    constant {r.out_lo}: the range analysis proves this output never changes")
-    if last:  # what the argmax sees: cmp_drop applies to the constant too
-        d = layer.approx[j].cmp_drop
-        r = replace(r, out_lo=(r.out_lo >> d) << d, out_hi=(r.out_lo >> d) << d)
-    if layer.activation == "linear" or r.out_lo < 0:
-        sig = Signal(name, signed_width(r.out_lo, r.out_hi))
-        body.declare(sig, f"{'-' if r.out_lo < 0 else ''}{sig.width}'sd{abs(r.out_lo)}", signed=True)
+def _constant(body: Body, name: str, value: int, signed: bool, what: str) -> Signal:
+    body.line(f"//    constant {value}: the range analysis proves {what} never changes")
+    if signed or value < 0:
+        sig = Signal(name, signed_width(value, value))
+        body.declare(sig, f"{'-' if value < 0 else ''}{sig.width}'sd{abs(value)}", signed=True)
     else:
-        sig = Signal(name, unsigned_width(r.out_hi))
-        body.declare(sig, f"{sig.width}'d{r.out_lo}")
-    return sig, sig
+        sig = Signal(name, unsigned_width(value))
+        body.declare(sig, f"{sig.width}'d{value}")
+    return sig
 
 
-def _accumulator(body: Body, r: NeuronRange, name: str, operands: list[Signal]) -> Signal:
-    """Products, as unsigned magnitudes summed by sign, minus each other, plus the bias."""
+def _accumulator(body: Body, r: NeuronRange, name: str, operands: list[Signal | None]) -> Signal:
+    """Products (in input order), their sums by sign, the difference plus the bias."""
     acc = Signal(f"{name}_acc", r.acc_width)
-    products = {kind: [_product(body, name, p, operands[p.index]) for p in group]
-                for kind, group in (("pos", r.pos), ("neg", r.neg))}
+    kinds = {p.index: "pos" for p in r.pos} | {p.index: "neg" for p in r.neg}
+    made = {p.index: _product(body, name, p, operands[p.index]) for p in sorted(r.pos + r.neg, key=lambda p: p.index)}
     terms = []
     for kind, sign, total in (("pos", "+", r.pos_max), ("neg", "-", r.neg_max)):
-        prods = products[kind]
+        prods = [s for i, s in made.items() if kinds[i] == kind]
         if not prods:
             continue
         ssig = Signal(f"{name}_{kind}", unsigned_width(total))
@@ -78,6 +78,7 @@ def _accumulator(body: Body, r: NeuronRange, name: str, operands: list[Signal]) 
         terms.append(("+", f"{acc.width}'sd0"))
     expr = " ".join(f"{s} {t}" for s, t in terms)
     body.declare(acc, expr[2:] if expr.startswith("+ ") else expr, "accumulator", signed=True)
+    acc.use(range(acc.width))  # read whole by the activation primitive
     return acc
 
 
@@ -89,92 +90,66 @@ def _product(body: Body, name: str, p: ProductRange, op: Signal) -> Signal:
     sig = Signal(f"{name}_p{p.index}", width)
     expr = product_expr(opx, opw, mag, width)
     note = f"{op.name} * {mag}" + (f" (w = {p.weight})" if p.weight < 0 else "")
-    if a_mask is not None and opw > 0 and any(not (a_mask >> b & 1) for b in range(op.width)):
-        note += f", operand bits {{{','.join(str(b) for b in range(op.width) if a_mask >> b & 1)}}}"
-    if not p.trunc:
-        body.declare(sig, expr, note)
-        return sig
-    # the low t magnitude bits dropped: compute, then re-zero
-    t = p.trunc
-    if t >= width:
-        raise AssertionError("range analysis removes fully truncated products")
-    raw = Signal(sig.name + "_full", width)
-    body.declare(raw, expr, note)
-    raw.use(range(t, width))
-    body.declare(sig, f"{{{bit_slice(raw.name, width - 1, t, width)}, {t}'d0}}", f"low {t} bits dropped")
+    if p.trunc:  # the low magnitude bits dropped: compute, then clear them
+        if p.trunc >= width:
+            raise AssertionError("range analysis removes fully truncated products")
+        expr = f"{paren(expr)} & ~{width}'d{(1 << p.trunc) - 1}"
+        note += f", low {p.trunc} bit{'s' if p.trunc > 1 else ''} dropped"
+    body.declare(sig, expr, note)
     return sig
 
 
-def _linear(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc: Signal):
-    """``acc >>> shift`` (a signed slice); the argmax may ignore its low bits."""
+def _linear(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc: Signal) -> Signal:
+    """``acc >>> shift``, the low bits the argmax ignores cleared (``approxmlp_rescale``)."""
     s = mlp.layers[li].shift
-    width = signed_width(r.v_lo, r.v_hi)
-    out = Signal(name, width)
-    acc.use(range(s, min(s + width, acc.width)))
-    body.declare(out, sext_slice(acc.name, acc.width, s + width - 1, s), f"acc >>> {s}", signed=True)
     d = mlp.layers[li].approx[j].cmp_drop
-    if not d:
-        return out, out  # the argmax marks what it reads
-    # (v >> d) << d: keep the bits above d; past the top only the sign is left.
-    score = Signal(f"{name}_cmp", max(width, d + 1))
-    if d < width:
-        out.use(range(d, width))
-        expr = f"{{{bit_slice(name, width - 1, d, width)}, {d}'d0}}"
-    else:
-        out.use([width - 1])
-        expr = f"{{{name}[{width - 1}], {d}'d0}}"
-    body.declare(score, expr, f"low {d} bits ignored by argmax", signed=True)
-    return out, score
+    out = Signal(name, max(signed_width(r.v_lo, r.v_hi), d + 1))  # with d bits dropped, at least sign + d zeros
+    note = f"acc >>> {s}" + (f", low {d} bits ignored by argmax" if d else "")
+    body.declare(out, None, note, signed=True)
+    body.lines(instance("approxmlp_rescale", {"ACC_W": acc.width, "SHIFT": s, "DROP": d, "OUT_W": out.width},
+                        f"u_{name}", {"acc": acc.name, "out": name}))
+    return out
 
 
-def _qrelu(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc: Signal, last: bool):
+def _qrelu(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc: Signal, last: bool) -> Signal:
     """Negative -> 0, else bits ``[s + w - 1 : s]`` of the accumulator, all ones when a bit
-    above them is set; low bits cleared by an activation truncation."""
+    above them is set; low bits cleared by an activation truncation and, in the last
+    layer, by the argmax (``approxmlp_qrelu``)."""
     layer = mlp.layers[li]
     a = layer.approx[j]
-    s = layer.shift
     top = (1 << layer.act_bits) - 1
     wo = unsigned_width(r.out_hi)
-    t = a.act_trunc
-    sat = r.v_hi > top
-    neg = r.v_lo < 0
-    sign_bit = acc.width - 1
-    hi_limit = sign_bit - 1 if neg else sign_bit  # highest magnitude bit
-    keep = bit_slice(acc.name, s + wo - 1, s + t, acc.width) if wo > t else None
-    acc.use(range(s + t, s + wo))
-    value = f"{{{keep}, {t}'d0}}" if t and keep else (keep or f"{wo}'d0")
-    if sat:
-        acc.use(range(s + wo, hi_limit + 1))
-        ones = (f"{wo}'d0" if t >= wo else f"{{{{{wo - t}{{1'b1}}}}, {t}'d0}}" if t else f"{{{wo}{{1'b1}}}}")
-        value = f"(|{bit_slice(acc.name, hi_limit, s + wo, acc.width)}) ? {ones} : {value}"
-    if neg:
-        acc.use([sign_bit])
-        value = f"{bit_slice(acc.name, sign_bit, sign_bit, acc.width)} ? {wo}'d0 : {value}"
+    d = min(a.cmp_drop, wo) if last else 0
+    t = max(a.act_trunc, d)
+    neg, sat = r.v_lo < 0, r.v_hi > top
     note = (f"QReLU: {'negative -> 0, ' if neg else ''}{'saturate at ' + str(top) + ', ' if sat else ''}"
-            f"bits [{s + wo - 1}:{s}]")
-    if t:
-        note += f", low {t} cleared"
+            f"bits [{layer.shift + wo - 1}:{layer.shift}]")
+    if a.act_trunc:
+        note += f", low {a.act_trunc} cleared"
+    if d:
+        note += f", low {d} ignored by argmax"
     out = Signal(name, wo)
-    body.declare(out, value, note)
-    if not last:
-        return out, None
-    d = min(a.cmp_drop, wo)
-    if not d:
-        return out, out
-    out.use(range(d, wo))
-    score = Signal(f"{name}_cmp", wo)
-    body.declare(score, f"{{{bit_slice(name, wo - 1, d, wo)}, {d}'d0}}" if d < wo else f"{wo}'d0",
-                 f"low {d} bits ignored by argmax")
-    return out, score
+    body.declare(out, None, note)
+    body.lines(instance("approxmlp_qrelu", {"ACC_W": acc.width, "SHIFT": layer.shift, "OUT_W": wo, "TRUNC": t,
+                                            "CAN_NEG": int(neg), "CAN_SAT": int(sat)},
+                        f"u_{name}", {"acc": acc.name, "out": name}))
+    return out
 
 
 # -- comments ---------------------------------------------------------------------------
-def formula(mlp: MLP, li: int, j: int, operands: list[Signal]) -> str:
-    """The neuron as arithmetic, with its weights: ``qrelu8((+3*x0 -1*x2 +17) >>> 2)``."""
+def formula(mlp: MLP, r: NeuronRange, li: int, j: int, operands: list[Signal | None]) -> str:
+    """The neuron as arithmetic over the connections that are built, each with its mask as
+    the code reads it: ``qrelu8((+3*(x0 & 4'b1101) -1*x2 +17) >>> 2)``."""
     layer = mlp.layers[li]
-    terms = [f"{w:+d}*{operands[i].name}" for i, w in enumerate(layer.weights[j]) if w]
-    if layer.biases[j]:
-        terms.append(f"{layer.biases[j]:+d}")
+    terms = []
+    for p in sorted(r.pos + r.neg, key=lambda p: p.index):
+        op = operands[p.index]
+        if op is None:  # a constant neuron's operand that nothing else reads: named, not built
+            op = Signal(f"x{p.index}" if li == 0 else f"l{li - 1}_n{p.index}", unsigned_width(p.operand_max))
+        text, _, _ = operand_text(op, None if p.mask == _ALL_BITS else p.mask, p.operand_max)
+        terms.append(f"{p.weight:+d}*{text}")
+    if r.const:
+        terms.append(f"{r.const:+d}")
     inner = " ".join(terms) if terms else "0"
     core = f"({inner}) >>> {layer.shift}" if layer.shift else f"{inner}"
     if layer.activation == "qrelu":
@@ -183,18 +158,17 @@ def formula(mlp: MLP, li: int, j: int, operands: list[Signal]) -> str:
 
 
 def approx_text(mlp: MLP, li: int, j: int) -> str:
-    """The neuron's approximation record in words."""
+    """The neuron's approximation record in words (the operand masks are in the formula)."""
     a = mlp.layers[li].approx[j]
     parts = []
     if a.input_masks is not None:
-        full = (1 << mlp.operand_bits(li)) - 1
-        cut = [(i, m) for i, m in enumerate(a.input_masks) if m != full and mlp.layers[li].weights[j][i]]
-        removed = [i for i, m in cut if m == 0]
-        masked = [(i, m) for i, m in cut if m]
+        removed = [i for i, m in enumerate(a.input_masks) if m == 0 and mlp.layers[li].weights[j][i]]
+        masked = sum(1 for i, m in enumerate(a.input_masks)
+                     if m and m != (1 << mlp.operand_bits(li)) - 1 and mlp.layers[li].weights[j][i])
         if removed:
             parts.append(f"connections removed: {removed}")
         if masked:
-            parts.append("operand masks: " + ", ".join(f"in{i}&{m:#x}" for i, m in masked))
+            parts.append(f"{masked} operand{'s' if masked > 1 else ''} masked")
     if a.product_trunc:
         parts.append(f"products drop {a.product_trunc} LSBs")
     if a.act_trunc:

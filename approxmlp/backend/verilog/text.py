@@ -4,6 +4,7 @@ products), each exactly as wide as its context so that ``-Wall`` has nothing to 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ...core.csd import csd
@@ -77,29 +78,98 @@ def sext_slice(name: str, width: int, hi: int, lo: int) -> str:
     return f"{{{rep}, {bit_slice(name, width - 1, lo, width)}}}"
 
 
+def mask_literal(mask: int, width: int) -> str:
+    """A mask constant: binary up to 8 bits (each bit visible), hex above."""
+    return f"{width}'b{mask:0{width}b}" if width <= 8 else f"{width}'h{mask:x}"
+
+
+def operand_text(sig: Signal, mask: int | None, omax: int) -> tuple[str, int, range]:
+    """Expression, width and read bits of ``x & mask`` below the operand's top bit
+    (``unsigned_width(omax)``): ``x``, ``(x & 4'b1010)``, or a low slice of ``x`` when the
+    mask clears its top bits. Reading the whole wire through a constant mask (rather than
+    picking its kept bits) leaves no wire with bits nobody reads; synthesis removes the
+    ``& 0`` bits just the same."""
+    top = min(unsigned_width(omax), sig.width)  # the kept bits live below this
+    low = (1 << top) - 1
+    kept = low if mask is None else mask & low
+    base = bit_slice(sig.name, top - 1, 0, sig.width)
+    if kept == low:
+        return base, top, range(top)
+    return f"({base} & {mask_literal(kept, top)})", top, range(top)
+
+
 def masked_operand(sig: Signal, mask: int | None, omax: int) -> tuple[str, int]:
-    """Expression and width of ``x & mask`` as a concatenation of kept bits (readable,
-    and constant zeros are visible to the reader as well as to synthesis)."""
-    top = unsigned_width(omax)  # the kept bits live below this
-    keep = [b for b in range(min(top, sig.width)) if mask is None or mask >> b & 1]
-    sig.use(keep)
-    if mask is None or keep == list(range(top)):
-        return bit_slice(sig.name, top - 1, 0, sig.width), top
-    parts, b = [], top - 1
-    while b >= 0:
-        if b in keep:
-            lo = b
-            while lo - 1 in keep:
-                lo -= 1
-            parts.append(bit_slice(sig.name, b, lo, sig.width))
-            b = lo - 1
+    """:func:`operand_text`, marking the bits it reads."""
+    text, width, bits = operand_text(sig, mask, omax)
+    sig.use(bits)
+    return text, width
+
+
+def paren(expr: str) -> str:
+    """``expr`` as one operand: in parentheses unless it already is one group."""
+    if expr.startswith("(") and expr.endswith(")"):
+        depth = 0
+        for k, c in enumerate(expr):
+            depth += c == "("
+            depth -= c == ")"
+            if depth == 0 and k < len(expr) - 1:
+                break
         else:
-            lo = b
-            while lo - 1 >= 0 and lo - 1 not in keep:
-                lo -= 1
-            parts.append(f"{b - lo + 1}'d0")
-            b = lo - 1
-    return "{" + ", ".join(parts) + "}", top
+            return expr
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9:]+\])?", expr):
+        return expr
+    return f"({expr})"
+
+
+#: Longest line the emitter writes.
+LINE_LIMIT = 119
+
+
+def split_top(expr: str, level: int = 0) -> list[str]:
+    """``expr`` cut before each ``+``/``-`` inside ``level`` brackets: ``["a", "+ b", "- c"]``
+    (the pieces only ever go on lines of their own, so any level keeps the code intact)."""
+    parts, depth, start = [], 0, 0
+    for k, c in enumerate(expr):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == level and c in "+-" and expr[k - 1:k] == " " and expr[k + 1:k + 2] == " ":
+            parts.append(expr[start:k - 1])
+            start = k
+    parts.append(expr[start:])
+    return parts
+
+
+def fit(code: str, comment: str = "", indent: str = "    ") -> list[str]:
+    """``code  // comment`` as lines of at most :data:`LINE_LIMIT` characters: the comment
+    moves above when the line is too long, and a sum too long for one line puts one term
+    on each line."""
+    one = indent + code + (f"  // {comment}" if comment else "")
+    if len(one) <= LINE_LIMIT:
+        return [one]
+    lines = comment_lines(comment, indent + "// ", indent + "//   ") if comment else []
+    if len(indent + code) <= LINE_LIMIT:
+        return lines + [indent + code]
+    head, eq, rhs = code.partition(" = ")
+    terms = split_top(rhs) if eq else [code]
+    if eq and len(terms) == 1:  # a sum in brackets (a truncated product): cut inside them
+        terms = split_top(rhs, 1)
+    if not eq or len(terms) == 1:
+        return lines + [indent + code]
+    return lines + [indent + head + eq + terms[0]] + [indent + "    " + t for t in terms[1:]]
+
+
+def comment_lines(text: str, first: str, rest: str) -> list[str]:
+    """A comment wrapped at spaces to :data:`LINE_LIMIT` characters."""
+    out, line = [], first
+    for word in text.split(" "):
+        if len(line) + len(word) + 1 > LINE_LIMIT and line.strip() not in (first.strip(), rest.strip()):
+            out.append(line.rstrip())
+            line = rest
+        line += word + " "
+    out.append(line.rstrip())
+    return out
 
 
 def product_expr(op: str, op_width: int, magnitude: int, width: int) -> str:
