@@ -25,6 +25,7 @@ from ...errors import ApproxMLPError
 PRIMITIVES = ("approxmlp_qrelu", "approxmlp_rescale", "approxmlp_ge")
 
 _INSTANCE = re.compile(r"^\s*(approxmlp_[a-z0-9_]+)\s+#\(", re.MULTILINE)
+_DECLARED = re.compile(r"^\s*module\s+([A-Za-z_][A-Za-z0-9_$]*)", re.MULTILINE)
 
 
 def rtl_dir() -> Path:
@@ -38,8 +39,10 @@ def rtl_dir() -> Path:
 
 
 def used_primitives(verilog: str) -> list[str]:
-    """The primitives ``verilog`` instantiates, in :data:`PRIMITIVES` order."""
-    found = set(_INSTANCE.findall(verilog))
+    """The primitives ``verilog`` instantiates, in :data:`PRIMITIVES` order. A module the
+    text declares itself is not looked up: a text that carries its primitives already, or
+    carries them renamed (``verify`` of several folders in one build)."""
+    found = set(_INSTANCE.findall(verilog)) - set(_DECLARED.findall(verilog))
     unknown = found - set(PRIMITIVES)
     if unknown:
         raise ApproxMLPError(f"the design instantiates {sorted(unknown)}, which rtl/ does not hold")
