@@ -130,7 +130,8 @@ def test_individual_roundtrip(tiny_approx):
 
 
 def _search_setup():
-    from approxmlp.backend.cost import FEATURES, CostModel
+    from approxmlp.cost.features import FEATURES
+    from approxmlp.cost.model import CostModel
     from approxmlp.frontend.data import InputQuantizer, load_dataset
     from approxmlp.frontend.floatnet import train_float
     from approxmlp.frontend.quantize import FloatMLP, quantize_ptq

@@ -155,7 +155,8 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     assert s["search"]["seed_models"] == [str(seed), str(lean)]
     # --max-designs thins a bigger front; each realized point keeps its own estimate
     assert s["search"]["front_designs"] > s["search"]["realized_designs"] == 2
-    from approxmlp.backend.cost import features, load_model
+    from approxmlp.cost.design import features
+    from approxmlp.cost.model import load_model
     from approxmlp.core.ir import MLP
 
     cost = load_model("printed")

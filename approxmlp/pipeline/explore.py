@@ -157,7 +157,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
 
 def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, copts: CompileOptions,
              progress) -> dict:
-    from ..backend.cost import load_model as load_cost
+    from ..cost.model import load_model as load_cost
     from ..frontend.data import load_dataset
     from ..search.config import SearchConfig
     from ..search.nsga2 import make_evaluator, run_search

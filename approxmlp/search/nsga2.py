@@ -23,11 +23,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..backend.cost import CostModel
+from ..cost.model import CostModel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
 from .evaluate import PopulationEvaluator, evaluate_population
-from .features import population_features
+from ..cost.population import population_features
 from .front import Scored, merge, pareto_front, select
 from .genome import Population
 from .memetic import greedy_offspring, memetic_offspring
