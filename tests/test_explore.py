@@ -268,7 +268,8 @@ def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
     certified, with its validation and test figures; a split folder's own X_val is used."""
     from approxmlp.frontend.data import load_dataset
     from approxmlp.frontend.floatnet import train_float
-    from approxmlp.pipeline.explore import ExploreOptions, fmt_acc, fmt_loss, run_explore
+    from approxmlp.backend.report import fmt_acc, fmt_loss
+    from approxmlp.pipeline.explore import ExploreOptions, run_explore
     from approxmlp.stats import accuracy_interval
 
     data = load_dataset("wine")

@@ -42,7 +42,7 @@ def area_shares(folder: Path) -> dict[str, float]:
 
     import numpy as np
 
-    from ..pipeline.compiler import load_ir
+    from ..core.irfile import load_ir
     from ..cost.design import neuron_features
     from ..cost.features import GATE_EQUIVALENTS
     from ..cost.model import load_model

@@ -17,7 +17,8 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from ..backend.simulate import declared_modules
-from ..pipeline.compiler import file_hashes, formal_message, load_ir, read_vectors, run_formal, run_verification
+from .folder import file_hashes, load_ir, read_vectors
+from .steps import formal_message, run_formal, run_verification
 from ..errors import DataError
 from ..core.golden import evaluate
 

@@ -54,11 +54,13 @@ from approxmlp.search.evaluate import PopulationEvaluator
 from approxmlp.cost.design import features
 from approxmlp.cost.features import FEATURES, FEATURES_VERSION
 from approxmlp.cost.model import COEFF_FILE, FIT_SCALE, CostModel, calibrate
-from approxmlp.frontend.data import InputQuantizer, load_dataset
+from approxmlp.frontend.data import load_dataset
+from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.backend.verilog import emit_verilog
 from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.ir import MLP
-from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+from approxmlp.frontend.float_model import FloatMLP
+from approxmlp.frontend.quantize import quantize_ptq
 from approxmlp.core.ranges import analyze
 from approxmlp.search.config import SearchConfig
 from approxmlp.search.nsga2 import run_search
