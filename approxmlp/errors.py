@@ -8,7 +8,9 @@ found*, and where possible *the fix*.
 
 from __future__ import annotations
 
+import numbers
 import os
+from typing import Any
 
 
 class ApproxMLPError(Exception):
@@ -72,3 +74,35 @@ def _tail(log: str, lines: int = 3, chars: int = 300) -> str:
 
 class VerificationError(ApproxMLPError):
     """The RTL disagrees with the golden model."""
+
+
+class TrainError(ApproxMLPError):
+    """Bad training options, or training could not produce a model."""
+
+
+class SynthConfigError(ApproxMLPError, ValueError):
+    """A synthesis request that cannot be run: unknown target, missing design file,
+    a liberty override for an FPGA target, a malformed top name."""
+
+
+# Option checks shared by every stage: here, with the errors they raise, so that no stage
+# imports another only to validate a number.
+
+def check_bits(option: str, value: Any, lo: int, hi: int, error: type[ApproxMLPError] = DataError) -> int:
+    """Validate a bit-width option; the message names the command-line option, since that
+    is where the user typed the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise error(f"{option} must be an integer in {lo}..{hi}, not {value!r}")
+    return int(value)
+
+
+#: Seeds numpy and scikit-learn accept (a 32-bit unsigned integer).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any) -> int:
+    """Validate ``--seed`` up front: scikit-learn's splitter and numpy take only 32-bit
+    unsigned seeds, and would otherwise fail deep inside with a traceback."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise DataError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed!r}; pick another seed")
+    return int(seed)

@@ -130,10 +130,13 @@ def test_individual_roundtrip(tiny_approx):
 
 
 def _search_setup():
-    from approxmlp.backend.cost import FEATURES, CostModel
-    from approxmlp.frontend.data import InputQuantizer, load_dataset
+    from approxmlp.cost.features import FEATURES
+    from approxmlp.cost.model import CostModel
+    from approxmlp.frontend.data import load_dataset
+    from approxmlp.frontend.input_quantizer import InputQuantizer
     from approxmlp.frontend.floatnet import train_float
-    from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+    from approxmlp.frontend.float_model import FloatMLP
+    from approxmlp.frontend.quantize import quantize_ptq
 
     d = load_dataset("wine")
     net = train_float(d.X_train, d.y_train, (4,), d.n_classes, epochs=150)

@@ -12,7 +12,7 @@ def test_architecture_names_every_folder_and_module():
     text = DOC.read_text()
     pkg = ROOT / "approxmlp"
     folders = sorted(p for p in pkg.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
-    assert {f.name for f in folders} == {"frontend", "core", "search", "backend", "pipeline"}
+    assert {f.name for f in folders} == {"frontend", "core", "cost", "search", "backend", "pipeline"}
     for folder in folders:
         assert f"{folder.name}/" in text, folder.name
         for mod in folder.glob("*.py"):

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from approxmlp.backend.cost import COEFF_FILE, FEATURES, CostModel, calibrate, features, load_model, neuron_features
+from approxmlp.cost.design import features, neuron_features
+from approxmlp.cost.features import FEATURES
+from approxmlp.cost.model import COEFF_FILE, CostModel, calibrate, load_model
 from approxmlp.core.ir import Layer, MLP, NeuronApprox
 
 from .strategies import mlps
@@ -97,7 +99,7 @@ def test_shipped_calibration_meets_the_targets(target):
 
 
 def test_load_model_refuses_coefficients_of_other_features(tmp_path, monkeypatch):
-    import approxmlp.backend.cost as cost
+    import approxmlp.cost.model as cost
 
     stale = tmp_path / "c.json"
     stale.write_text(json.dumps({"printed": {"area": [0, 1, 0, 1], "power": [0, 1, 0, 1],

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approxmlp.frontend.data import BUILTIN, Dataset, InputQuantizer, load_dataset
+from approxmlp.frontend.data import BUILTIN, load_dataset
+from approxmlp.frontend.dataset import Dataset
+from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.errors import DataError
 from tests.test_cli import assert_clean_failure, run
 

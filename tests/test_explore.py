@@ -155,7 +155,8 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     assert s["search"]["seed_models"] == [str(seed), str(lean)]
     # --max-designs thins a bigger front; each realized point keeps its own estimate
     assert s["search"]["front_designs"] > s["search"]["realized_designs"] == 2
-    from approxmlp.backend.cost import features, load_model
+    from approxmlp.cost.design import features
+    from approxmlp.cost.model import load_model
     from approxmlp.core.ir import MLP
 
     cost = load_model("printed")
@@ -267,7 +268,8 @@ def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
     certified, with its validation and test figures; a split folder's own X_val is used."""
     from approxmlp.frontend.data import load_dataset
     from approxmlp.frontend.floatnet import train_float
-    from approxmlp.pipeline.explore import ExploreOptions, fmt_acc, fmt_loss, run_explore
+    from approxmlp.backend.report import fmt_acc, fmt_loss
+    from approxmlp.pipeline.explore import ExploreOptions, run_explore
     from approxmlp.stats import accuracy_interval
 
     data = load_dataset("wine")

@@ -108,7 +108,7 @@ def test_export_of_an_explored_design(tmp_path, iris_model):
     r = _cli("explore", "--model", str(iris_model), "--data", "iris", "--out", str(out), "--population", "8",
              "--generations", "3", "-q")
     assert r.returncode == 0, r.stderr
-    from approxmlp.pipeline.compiler import load_ir, read_vectors
+    from approxmlp.pipeline.folder import load_ir, read_vectors
 
     designs = [d for d in sorted((out / "designs").iterdir()) if not load_ir(d).is_exact]
     assert designs, "explore found no approximate design"

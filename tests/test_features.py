@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from approxmlp.backend.cost import features
+from approxmlp.cost.design import features
 from approxmlp.core.ir import Layer, MLP
 from approxmlp.search.config import SearchConfig
-from approxmlp.search.features import bit_length, max_masked, population_features, swidth
+from approxmlp.cost.population import bit_length, max_masked, population_features, swidth
 from approxmlp.search.genome import Population, allowed_weights
 from approxmlp.search.operators import mutate_one, seed_population
 

@@ -20,7 +20,7 @@ from approxmlp.cli import main
 from approxmlp.core.golden import evaluate
 from approxmlp.core.ir import MLP, Layer
 from approxmlp.core.vectors import KINDS, exact_ties, extra_vectors
-from approxmlp.pipeline.compiler import write_vectors
+from approxmlp.pipeline.folder import write_vectors
 
 from .conftest import tiny_approx_mlp, tiny_mlp
 

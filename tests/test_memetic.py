@@ -75,7 +75,7 @@ def test_cuts_applied_together_commute():
 
 
 def test_pick_cuts_takes_the_cheapest_accuracy_per_area_once_per_place():
-    from approxmlp.search.features import population_features
+    from approxmlp.cost.population import population_features
 
     ir, X, y, cost = _search_setup()
     pop = _pow2(ir)
@@ -101,7 +101,7 @@ def test_pick_cuts_takes_the_cheapest_accuracy_per_area_once_per_place():
 def test_memetic_children_only_cut_their_parents_and_are_seeded():
     from approxmlp.search.config import SearchConfig
     from approxmlp.search.front import Scored
-    from approxmlp.search.features import population_features
+    from approxmlp.cost.population import population_features
 
     ir, X, y, cost = _search_setup()
     parents = Population.concat([_pow2(ir), _pow2(ir)])

@@ -17,13 +17,19 @@ from hypothesis import strategies as st
 from approxmlp.core import golden
 from approxmlp.cli import main
 from approxmlp.frontend.data import load_dataset
+from approxmlp.frontend.float_screen import float_screen
+from approxmlp.frontend.input_quantizer import choose_quantizer
+from approxmlp.frontend.qat_loop import Split, logits_accuracy
+from approxmlp.frontend.train_config import WEIGHT_MODES
+from approxmlp.progress import quiet_epochs
 from approxmlp.errors import ApproxMLPError, ModelError
-from approxmlp.frontend.quantize import INTEGER_MODEL_FORMAT, IntegerModel, load_model
+from approxmlp.frontend.model_file import INTEGER_MODEL_FORMAT, IntegerModel, load_model
 
 from .conftest import SHARED
 from tests.test_cli import assert_one_line_failure
 
 qat = pytest.importorskip("approxmlp.frontend.qat")
+brevitas_net = pytest.importorskip("approxmlp.frontend.brevitas_net")
 
 #: Small but real trainings: a few seconds each on one core.
 FAST = dict(epochs=40, float_epochs=60, batch_size=16, patience=20, restarts=1)
@@ -63,7 +69,7 @@ def _logits(net, codes) -> np.ndarray:
 def test_brevitas_equals_golden_on_every_sample(trained, case):
     data, res = trained[case]
     codes = _codes(data, res)
-    assert np.array_equal(qat.brevitas_classes(res.net, codes), golden.predict(res.ir, codes))
+    assert np.array_equal(brevitas_net.brevitas_classes(res.net, codes), golden.predict(res.ir, codes))
     assert res.summary["brevitas_equals_golden"] == {"samples": len(codes), "mismatches": 0}
     assert len(res.ir.layers) == len(CASES[case][1]) + 1
 
@@ -82,8 +88,8 @@ def test_float64_fallback_is_exact_too(trained, monkeypatch):
     """Past 2**24 the check runs Brevitas in float64; the classes must not change."""
     data, res = trained["int-2"]
     codes = _codes(data, res)
-    monkeypatch.setattr(qat, "F32_EXACT", 0)
-    logits = qat.brevitas_logits(res.net, codes, ir=res.ir)
+    monkeypatch.setattr(brevitas_net, "F32_EXACT", 0)
+    logits = brevitas_net.brevitas_logits(res.net, codes, ir=res.ir)
     assert next(res.net.parameters()).dtype == torch.float32  # restored
     e = res.layers[-1]["output_scale_log2"]
     assert np.array_equal(logits, np.ldexp(golden.evaluate(res.ir, codes).scores.astype(np.float64), e))
@@ -103,7 +109,7 @@ def test_brevitas_equals_golden_on_random_codes(trained, case, seed, n, corner):
         codes[:] = top
     elif corner == "mixed":
         codes = rng.choice([0, top], size=codes.shape)
-    assert np.array_equal(qat.brevitas_classes(res.net, codes), golden.predict(res.ir, codes))
+    assert np.array_equal(brevitas_net.brevitas_classes(res.net, codes), golden.predict(res.ir, codes))
     e = res.layers[-1]["output_scale_log2"]
     assert np.array_equal(_logits(res.net, codes),
                           np.ldexp(golden.evaluate(res.ir, codes).scores.astype(np.float64), e))
@@ -111,11 +117,11 @@ def test_brevitas_equals_golden_on_random_codes(trained, case, seed, n, corner):
 
 def test_floor_rounding_on_ties():
     """QuantReLU floors like the IR's arithmetic shift: x.5 steps go down, not to even."""
-    net = qat.QATNet(1, (1,), 2, input_bits=4, act_bits=8)
+    net = brevitas_net.QATNet(1, (1,), 2, input_bits=4, act_bits=8)
     act = net.acts[0]
     act.train()
     with torch.no_grad():
-        for _ in range(qat._ActQuant.collect_stats_steps + 1):
+        for _ in range(brevitas_net._ActQuant.collect_stats_steps + 1):
             act(torch.tensor([[0.0], [4.0]]))
     act.eval()
     scale = float(act(torch.tensor([[1.0]])).scale.detach())
@@ -161,7 +167,7 @@ def test_learns_something(trained, case):
 
 def test_pow2_projection_is_straight_through():
     w = torch.tensor([0.0, 0.74, 0.76, -3.0, -2.9, 1.5, 1e-30], requires_grad=True)
-    p = qat.pow2_project(w)
+    p = brevitas_net.pow2_project(w)
     assert p.tolist() == pytest.approx([0.0, 0.5, 1.0, -4.0, -2.0, 2.0, 2.0**math.floor(math.log2(1e-30))])
     p.sum().backward()
     assert w.grad.tolist() == [1.0] * 7
@@ -171,13 +177,13 @@ def _screen(spec="wine", hidden=(4,), **kw):
     data = load_dataset(spec)
     cfg = qat.TrainConfig(hidden=hidden, **{**dict(float_epochs=30, batch_size=16, patience=10, restarts=2,
                                                    float_candidates=6), **kw})
-    q = qat.choose_quantizer(data, cfg.input_bits)
+    q = choose_quantizer(data, cfg.input_bits)
     split = data.validation_split(cfg.val_fraction, cfg.seed)
-    net = qat.QATNet(data.n_features, hidden, data.n_classes)
-    d = qat._Split(net.codes_to_input(q(split.X_fit)), torch.tensor(split.y_fit),
+    net = brevitas_net.QATNet(data.n_features, hidden, data.n_classes)
+    d = Split(net.codes_to_input(q(split.X_fit)), torch.tensor(split.y_fit),
                    net.codes_to_input(q(split.X_val)), torch.tensor(split.y_val))
-    return data, cfg, net, d, qat._float_screen((data.n_features, *hidden, data.n_classes), d, cfg,
-                                                 torch.nn.CrossEntropyLoss(), qat._no_progress)
+    return data, cfg, net, d, float_screen((data.n_features, *hidden, data.n_classes), d, cfg,
+                                                 torch.nn.CrossEntropyLoss(), quiet_epochs)
 
 
 def test_float_screen_ranks_its_networks_and_hands_them_over_intact():
@@ -192,7 +198,7 @@ def test_float_screen_ranks_its_networks_and_hands_them_over_intact():
             for lin, w, b in zip(net.linears, s.weights, s.biases):
                 lin.weight.copy_(w)
                 lin.bias.copy_(b)
-            accs.append(qat._accuracy(net.forward_float(d.xv), d.yv))
+            accs.append(logits_accuracy(net.forward_float(d.xv), d.yv))
         assert accs[-1] == pytest.approx(s.best["val_acc"], abs=1e-6)
     assert accs == sorted(accs, reverse=True)
 
@@ -236,7 +242,7 @@ def test_loader_does_not_import_brevitas(tmp_path, trained):
     _, res = trained["int-1"]
     path = tmp_path / "model.pt"
     qat.save(res, path)
-    code = ("import sys; from approxmlp.frontend.quantize import load_model; m = load_model(sys.argv[1]); "
+    code = ("import sys; from approxmlp.frontend.model_file import load_model; m = load_model(sys.argv[1]); "
             "assert 'brevitas' not in sys.modules, 'brevitas imported'; print(m.ir.digest)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == res.ir.digest
@@ -355,10 +361,10 @@ DATASETS = SHARED / "datasets"
 def test_reference_data_sets(spec, hidden, minimum):
     data = load_dataset(str(DATASETS / spec))
     accs = {}
-    for weights in qat.WEIGHT_MODES:
+    for weights in WEIGHT_MODES:
         res = qat.train(data, qat.TrainConfig(hidden=hidden, weights=weights))
         codes = _codes(data, res)
-        assert np.array_equal(qat.brevitas_classes(res.net, codes), golden.predict(res.ir, codes))
+        assert np.array_equal(brevitas_net.brevitas_classes(res.net, codes), golden.predict(res.ir, codes))
         accs[weights] = float(np.mean(golden.predict(res.ir, res.quantizer(data.X_test)) == data.y_test))
         print(f"{spec} {weights}: test {accs[weights]:.4f}, float {res.summary['float_accuracy']['test']:.4f}, "
               f"{res.summary['train_seconds']:.0f} s")

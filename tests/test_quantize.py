@@ -18,11 +18,14 @@ from hypothesis.extra import numpy as hnp
 from torch import nn
 
 from approxmlp.core import golden
-from approxmlp.frontend.data import InputQuantizer, load_dataset
+from approxmlp.frontend.data import load_dataset
+from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.errors import DataError, ModelError
 from approxmlp.core.ir import MLP
-from approxmlp.frontend.quantize import (FloatMLP, activation_shift, fold_input_scaling, input_quantizer_from_ir, load_model,
-                                quantize_ptq, save_model, weight_scale_log2)
+from approxmlp.frontend.float_model import FloatMLP
+from approxmlp.frontend.model_file import load_model, save_model
+from approxmlp.frontend.quantize import (activation_shift, fold_input_scaling, input_quantizer_from_ir, quantize_ptq,
+                                         weight_scale_log2)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from approxmlp.errors import ApproxMLPError, ToolError
-from approxmlp.backend.synth import (
-    TARGETS,
-    CellFigures,
-    Library,
-    SynthConfigError,
-    library_path,
-    printed_costs,
-    read_library,
-    synthesize,
-)
+from approxmlp.errors import ApproxMLPError, SynthConfigError, ToolError
+from approxmlp.backend.liberty import CellFigures, Library, printed_costs, read_library
+from approxmlp.backend.synth import TARGETS, library_path, synthesize
 from tests.conftest import PDK, needs_shared
 
 FULL_LIBRARY = {"printed": PDK / "egfet" / "EGFET_1.0V_TT_25C.lib",

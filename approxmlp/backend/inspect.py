@@ -42,8 +42,10 @@ def area_shares(folder: Path) -> dict[str, float]:
 
     import numpy as np
 
-    from ..pipeline.compiler import load_ir
-    from ..backend.cost import GATE_EQUIVALENTS, load_model, neuron_features
+    from ..core.irfile import load_ir
+    from ..cost.design import neuron_features
+    from ..cost.features import GATE_EQUIVALENTS
+    from ..cost.model import load_model
 
     ir = load_ir(folder)
     target = "printed"

@@ -1,7 +1,9 @@
-"""Human views of a compile report: the Markdown file and the terminal summary table."""
+"""Human views of the reports: a design's Markdown and terminal summary table, and
+`explore`'s Markdown and Pareto plot (the numbers' formats shared by both and the CLI)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -86,3 +88,131 @@ def markdown(r: dict) -> str:
     if r.get("timings"):
         lines.append("- timings: " + ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items()))
     return "\n".join(lines) + "\n"
+
+
+def plot_front(summary: dict, path: Path) -> None:
+    """Accuracy against cost: validation accuracy (what every pick is made on) filled, the
+    same designs' test accuracy hollow, each with its 95 % interval as an error bar; the
+    exact baseline a star."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = summary["metric"]
+    pts = [p for p in summary["points"] if p[metric] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    approx = [p for p in pts if not p["exact"]]
+    xs = np.array([p[metric] for p in approx], dtype=float)
+
+    def bars(part: str, points: list[dict]) -> np.ndarray:
+        acc = np.array([p[f"{part}_accuracy"] for p in points])
+        iv = np.array([p[f"{part}_interval"] for p in points]).reshape(-1, 2)
+        return np.vstack([acc - iv[:, 0], iv[:, 1] - acc])
+
+    if approx:
+        # drawn a little apart so that the two intervals of one design stay readable
+        ax.errorbar(xs / 1.03, [p["validation_accuracy"] for p in approx], yerr=bars("validation", approx), fmt="o",
+                    color="C0", ms=4, lw=0.8, capsize=2, zorder=2, label="validation accuracy (picked on), 95% CI")
+        ax.errorbar(xs * 1.03, [p["test_accuracy"] for p in approx], yerr=bars("test", approx), fmt="o", mfc="none",
+                    color="C1", ms=4, lw=0.8, capsize=2, zorder=2, label="test accuracy (reported), 95% CI")
+    b = summary["baseline"]
+    ax.errorbar([b[metric] / 1.03], [b["validation_accuracy"]], yerr=bars("validation", [b]), fmt="r*", ms=12,
+                capsize=2, label="exact baseline (validation)")
+    ax.errorbar([b[metric] * 1.03], [b["test_accuracy"]], yerr=bars("test", [b]), fmt="r*", mfc="none", ms=12,
+                capsize=2, label="exact baseline (test)")
+    ax.set_xscale("log")
+    ax.set_xlabel("area (cm²)" if metric == "area_cm2" else "LUTs")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{summary['data']} on {summary['target']}: designs picked on validation")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fmt(value, digits: int = 4) -> str:
+    """Areas and powers for people: fixed decimals; LUT counts as integers; None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def fmt_acc(acc: float, interval) -> str:
+    """An accuracy with its 95 % interval: ``0.9415 [0.896, 0.968]``."""
+    return f"{acc:.4f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def fmt_loss(loss: dict) -> str:
+    """A paired loss in points with its 95 % interval: ``+1.2 [-0.4, +2.9]``."""
+    return f"{100 * loss['loss']:+.1f} [{100 * loss['low']:+.1f}, {100 * loss['high']:+.1f}]"
+
+
+def explore_markdown(s: dict) -> str:
+    """`explore`'s ``report.md``: the budget picks, the front, what every figure was measured on."""
+    metric = s["metric"]
+    unit = "cm²" if metric == "area_cm2" else "LUTs"
+    b = s["baseline"]
+    sel = s["selection"]
+    n = sel["samples"]
+    conf = sel["confidence"]
+    lines = [f"# approxmlp explore: {md(s['data'])} on {md(s['target'])}", "",
+             f"Exact baseline: validation accuracy {fmt_acc(b['validation_accuracy'], b['validation_interval'])}, "
+             f"test accuracy {fmt_acc(b['test_accuracy'], b['test_interval'])}, {fmt(b[metric])} {unit}, "
+             f"power {fmt(b['power_mw'], 3)} mW.", "",
+             f"Every design below is picked on the **validation** part ({n['validation']} samples: "
+             f"{sel['validation']}); the search's fitness used the other {n['train']} training samples; "
+             f"**test accuracy** ({n['test']} samples) is scored once per design and reported, never used "
+             f"to choose. The pick rule: {sel['rule']}. A loss is *paired*: the design against the exact one "
+             "on the same samples, in points; brackets are 95% intervals "
+             f"({sel['intervals']}). The finest budget {n['validation']} validation samples can certify at "
+             f"{conf:.0%} confidence is {sel['finest_budget']:.1%}.", "",
+             "| loss budget | design | validation accuracy (picked on) | validation loss | loss bound | "
+             "test accuracy | test loss | " + unit + " | power (mW) | area reduction | power reduction |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for e in s["budgets"]:
+        if e["design"] is None:
+            lines.append(f"| {e['max_loss']:.0%} | none | | | | | | | | | |")
+        else:
+            lines.append(f"| {e['max_loss']:.0%} | {e['design']} | {_pick_cells(e, metric)} |")
+        if e.get("note"):
+            notes.append(f"- {e['max_loss']:.0%}: {e['note']}.")
+    if notes:
+        lines += [""] + notes
+    pb = s.get("power_budget")
+    if pb:
+        lines += ["", f"Power budget {pb['max_power_mw']:g} mW (synthesized power): " + (
+            f"{pb['design']}, the most accurate verified design on validation that fits: validation accuracy "
+            f"{fmt_acc(pb['validation_accuracy'], pb['validation_interval'])}, test accuracy "
+            f"{fmt_acc(pb['test_accuracy'], pb['test_interval'])}, {fmt(pb[metric])} {unit}, "
+            f"{fmt(pb['power_mw'], 3)} mW." if pb["design"] else "no verified design fits.")]
+    lines += ["", "## Front", "",
+              "| id | train acc | validation acc | validation loss | loss bound | test acc | test loss | " + unit
+              + " | power (mW) | verified |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in s["points"]:
+        v = p["verification"]
+        bound = "—" if p["loss_bound"] is None else f"{100 * p['loss_bound']:+.1f}"
+        lines.append(f"| {p['id']} | {p['train_accuracy']:.4f} | "
+                     f"{fmt_acc(p['validation_accuracy'], p['validation_interval'])} | {fmt_loss(p['validation_loss'])} | "
+                     f"{bound} | {fmt_acc(p['test_accuracy'], p['test_interval'])} | {fmt_loss(p['test_loss'])} | "
+                     f"{fmt(p[metric])} | {fmt(p['power_mw'], 3)} | {v['vectors'] - v['mismatches']}/{v['vectors']} |")
+    lines += ["", "*train*: the part of the training split the search fitted; *validation*: the part every "
+              "choice was made on; *test*: the held-out split, reported only. *loss bound*: the one-sided "
+              f"{conf:.0%} upper bound on the validation loss that the pick rule compares with a budget "
+              "(— for the seed models as trained, shown for comparison, never picked).", "",
+              "![Pareto front](pareto.png)", ""]
+    return "\n".join(lines)
+
+
+def _pick_cells(e: dict, metric: str) -> str:
+    pr = f"{e['power_reduction']:.2f}x" if e.get("power_reduction") else "—"
+    ar = f"{e['area_reduction']:.2f}x" if e.get("area_reduction") else "—"
+    return (f"{fmt_acc(e['validation_accuracy'], e['validation_interval'])} | {fmt_loss(e['validation_loss'])} | "
+            f"{100 * e['loss_bound']:+.1f} | {fmt_acc(e['test_accuracy'], e['test_interval'])} | "
+            f"{fmt_loss(e['test_loss'])} | {fmt(e[metric])} | {fmt(e['power_mw'], 3)} | {ar} | {pr}")

@@ -4,7 +4,7 @@ The test split exercises the inputs the data set happens to contain (45 on a sma
 which says little about the rest of the input space: an overflowing accumulator, a
 saturation comparator off by one or an argmax tie broken the wrong way may sit where no
 test sample goes. These vectors are simulated with the test split in the same Verilator
-build (:func:`approxmlp.pipeline.compiler.run_verification`), each kind counted in the
+build (:func:`approxmlp.pipeline.steps.run_verification`), each kind counted in the
 report:
 
 * ``random``: uniform random inputs (seeded by the IR's hash: a design always gets the

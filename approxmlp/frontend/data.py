@@ -1,4 +1,4 @@
-"""Data sets and the input quantizer: where the integers fed to the hardware come from.
+"""Data sets: where the samples the hardware is trained, picked and tested on come from.
 
 Three kinds of data set spec are understood by :func:`load_dataset`:
 
@@ -9,9 +9,8 @@ Three kinds of data set spec are understood by :func:`load_dataset`:
   ``X_val.npy, Y_val.npy``), to reproduce a paper's exact train/test split.
 
 Whatever the source, a :class:`Dataset` holds *raw* float features and class indices
-``0..C-1``. Turning features into hardware integers is the job of :class:`InputQuantizer`,
-and it is done in exactly one place so that the golden model, the test vectors and the
-RTL testbench all see the very same integers.
+``0..C-1``. Turning features into hardware integers is the job of
+:class:`~approxmlp.frontend.input_quantizer.InputQuantizer`.
 
 Every problem raises :class:`~approxmlp.errors.DataError` with a one-line message naming
 the file (and row/column where it applies) and the fix.
@@ -21,16 +20,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..errors import ApproxMLPError, DataError
-from ..core.ir import MAX_DATA_BITS
+from ..errors import DataError, check_seed
+from .dataset import _MAX_LISTED, Dataset, _first_nonfinite, _listing
 
 #: scikit-learn's bundled data sets (no download needed).
 BUILTIN = frozenset({"iris", "wine", "breast_cancer", "digits"})
@@ -42,150 +39,8 @@ VAL_FILES = ("X_val.npy", "Y_val.npy")
 CSV_SEPARATORS = ";,\t"
 #: How every .npy file begins (numpy's format magic).
 NPY_MAGIC = b"\x93NUMPY"
-#: Version tag of :meth:`InputQuantizer.to_json` documents.
-QUANTIZER_FORMAT = "approxmlp-input-quantizer/1"
 
 _SNIFF_LINES = 50
-_MAX_LISTED = 12
-
-
-def check_bits(option: str, value: Any, lo: int, hi: int, error: type[ApproxMLPError] = DataError) -> int:
-    """Validate a bit-width option; the message names the command-line option, since that
-    is where the user typed the value."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise error(f"{option} must be an integer in {lo}..{hi}, not {value!r}")
-    return int(value)
-
-
-#: Seeds numpy and scikit-learn accept (a 32-bit unsigned integer).
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(seed: Any) -> int:
-    """Validate ``--seed`` up front: scikit-learn's splitter and numpy take only 32-bit
-    unsigned seeds, and would otherwise fail deep inside with a traceback."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise DataError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed!r}; pick another seed")
-    return int(seed)
-
-
-def _listing(names: Sequence[str]) -> str:
-    """Comma-separated names, cut short so that a message stays one readable line."""
-    shown = ", ".join(repr(n) for n in names[:_MAX_LISTED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > _MAX_LISTED else "")
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, copy=True)
-    a.setflags(write=False)
-    return a
-
-
-def _first_nonfinite(X: np.ndarray) -> tuple[int, int] | None:
-    bad = np.argwhere(~np.isfinite(X))
-    return (int(bad[0][0]), int(bad[0][1])) if len(bad) else None
-
-
-# ----------------------------------------------------------------------------- Dataset
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A classification data set, already split into train and test (and, when its source
-    says so, validation: see :meth:`validation_split`).
-
-    Features are raw floats (quantization happens later, in :class:`InputQuantizer`, with
-    the ranges of the training part only); labels are class indices ``0..C-1``, and
-    ``classes[c]`` is the original label of class ``c``. Arrays are read-only copies, so a
-    data set can be shared between the search, the golden model and the testbench.
-    """
-
-    name: str
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    classes: tuple[str, ...]
-    feature_names: tuple[str, ...]
-    #: A validation split given with the data (a split folder's ``X_val.npy``), or None.
-    X_val: np.ndarray | None = None
-    y_val: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        object.__setattr__(self, "feature_names", tuple(str(f) for f in self.feature_names))
-        if (self.X_val is None) != (self.y_val is None):
-            raise DataError(f"{self.name}: give both X_val and y_val, or neither")
-        for part in ("train", "test") + (("val",) if self.X_val is not None else ()):
-            X = np.asarray(getattr(self, f"X_{part}"), dtype=np.float64)
-            y = np.asarray(getattr(self, f"y_{part}"))
-            if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-                raise DataError(f"{self.name}: X_{part} must have shape (N, {len(self.feature_names)}), "
-                                f"not {X.shape}; give one name per feature column")
-            if y.shape != (len(X),):
-                raise DataError(f"{self.name}: X_{part} has {len(X)} rows but y_{part} has shape {y.shape}; "
-                                "give one label per row")
-            if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= len(self.classes))):
-                raise DataError(f"{self.name}: y_{part} must hold class indices 0..{len(self.classes) - 1}")
-            bad = _first_nonfinite(X)
-            if bad is not None:
-                raise DataError(f"{self.name}: X_{part} has {X[bad]} at row {bad[0]}, feature "
-                                f"{self.feature_names[bad[1]]!r}; clean or impute the data")
-            object.__setattr__(self, f"X_{part}", _frozen(X))
-            object.__setattr__(self, f"y_{part}", _frozen(y.astype(np.int64)))
-        if len(self.X_train) == 0:
-            raise DataError(f"{self.name}: the training split is empty; provide more rows")
-        if len(self.classes) < 2:
-            raise DataError(f"{self.name}: a single class ({_listing(self.classes)}); "
-                            "a classifier needs at least two")
-
-    @property
-    def n_features(self) -> int:
-        return len(self.feature_names)
-
-    def validation_split(self, fraction: float, seed: int) -> "ValidationSplit":
-        """The part of the training data models are fitted on, and the validation part on
-        which designs are chosen. The data set's own validation split when it has one (used
-        as is, ``fraction`` ignored); otherwise a stratified, seeded ``fraction`` of the
-        training split (the same one for QAT's early stopping and for explore's picks, at
-        the same fraction and seed). The test split is never part of either."""
-        if self.X_val is not None:
-            return ValidationSplit(self.X_train, self.y_train, self.X_val, self.y_val, "given with the data")
-        fit, val = split_indices(self.y_train, fraction, seed)
-        return ValidationSplit(self.X_train[fit], self.y_train[fit], self.X_train[val], self.y_train[val],
-                               f"{fraction:g} of the training split, stratified, seed {seed}")
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-
-@dataclass(frozen=True, eq=False)
-class ValidationSplit:
-    """Training data cut in two: ``fit`` (what training and the search's fitness see) and
-    ``val`` (what every choice among trained models and found designs is made on)."""
-
-    X_fit: np.ndarray
-    y_fit: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    source: str
-
-
-def split_indices(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted indices ``(fit, val)`` of a seeded validation split of labels ``y``, stratified
-    when every class has two samples or more."""
-    from sklearn.model_selection import train_test_split
-
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise DataError(f"--val-fraction must be a fraction between 0 and 1 (exclusive), not {fraction!r}")
-    n_val = int(round(fraction * len(y)))
-    if n_val < 1 or len(y) - n_val < 1:
-        raise DataError(f"{len(y)} training samples are too few to hold out a validation split of "
-                        f"{fraction:g}; add samples or change --val-fraction")
-    counts = np.bincount(y)
-    present = counts[counts > 0]
-    ok = present.min() >= 2 and n_val >= len(present) and len(y) - n_val >= len(present)
-    tr, va = train_test_split(np.arange(len(y)), test_size=n_val, random_state=seed, stratify=y if ok else None)
-    return np.sort(tr), np.sort(va)
 
 
 def load_dataset(spec: str, *, label: str | None = None, test_size: float = 0.3, seed: int = 0) -> Dataset:
@@ -464,151 +319,3 @@ def _load_split_folder(folder: Path) -> Dataset:
                    classes=tuple(str(c) for c in range(C)),
                    feature_names=tuple(f"x{i}" for i in range(parts["train"][0].shape[1])),
                    X_val=parts["val"][0] if "val" in parts else None, y_val=parts["val"][1] if "val" in parts else None)
-
-
-# ----------------------------------------------------------------------------- quantizer
-@dataclass(frozen=True, eq=False)
-class InputQuantizer:
-    """Per-feature affine map from raw floats to unsigned ``bits``-bit hardware integers.
-
-    ``q = clip(floor((x - lo) / (hi - lo) * (2**bits - 1) + 0.5), 0, 2**bits - 1)``: the
-    training range ``[lo, hi]`` spans the full code range, rounding is to nearest (ties
-    up), values outside the training range saturate and a constant feature (``hi == lo``)
-    maps to 0. Integer ``q`` stands for ``lo + q * step`` with ``step = (hi - lo) /
-    (2**bits - 1)`` (:meth:`dequantize`), which is what PTQ folds into the first layer.
-
-    This is the only place where inputs are quantized: the golden model, the test vectors
-    and the exported JSON all go through it.
-    """
-
-    lo: np.ndarray
-    hi: np.ndarray
-    bits: int
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bits", check_bits("--input-bits", self.bits, 1, MAX_DATA_BITS))
-        lo = np.atleast_1d(np.asarray(self.lo, dtype=np.float64))
-        hi = np.atleast_1d(np.asarray(self.hi, dtype=np.float64))
-        if lo.ndim != 1 or lo.shape != hi.shape or len(lo) == 0:
-            raise DataError(f"input ranges must be two equal-length lists, one value per feature, "
-                            f"not shapes {lo.shape} and {hi.shape}")
-        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-            raise DataError("input ranges must be finite numbers; refit the quantizer on clean data")
-        if np.any(hi < lo):
-            k = int(np.argmax(hi < lo))
-            raise DataError(f"input range of feature {k} is empty (lo {lo[k]} > hi {hi[k]}); swap or refit them")
-        object.__setattr__(self, "lo", _frozen(lo))
-        object.__setattr__(self, "hi", _frozen(hi))
-
-    @classmethod
-    def fit(cls, X_train: np.ndarray, bits: int) -> "InputQuantizer":
-        """Ranges from the training features: per column min and max."""
-        X = _as_features(X_train, None, "training features")
-        if len(X) == 0:
-            raise DataError("cannot fit the input quantizer on an empty training set; provide rows")
-        return cls(lo=X.min(axis=0), hi=X.max(axis=0), bits=bits)
-
-    @classmethod
-    def for_prequantized(cls, n_features: int, bits: int) -> "InputQuantizer":
-        """The quantizer under which features already on the grid ``k / 2**bits``
-        (``k = 0..2**bits-1``, as in the literature's reference splits) map back to exactly
-        ``k``: ``lo = 0``, ``hi = (2**bits - 1) / 2**bits``. :meth:`fit` would instead
-        stretch each feature's own training range over all codes."""
-        bits = check_bits("--input-bits", bits, 1, MAX_DATA_BITS)
-        return cls(lo=np.zeros(n_features), hi=np.full(n_features, ((1 << bits) - 1) / (1 << bits)), bits=bits)
-
-    @staticmethod
-    def is_prequantized(X: np.ndarray, bits: int) -> bool:
-        """Whether every value of ``X`` is some ``k / 2**bits`` with ``0 <= k < 2**bits``."""
-        k = np.asarray(X, dtype=np.float64) * (1 << bits)
-        return bool(k.size) and bool(np.all((k == np.floor(k)) & (k >= 0) & (k < (1 << bits))))
-
-    @property
-    def n_features(self) -> int:
-        return len(self.lo)
-
-    @property
-    def top(self) -> int:
-        """Largest code, ``2**bits - 1``."""
-        return (1 << self.bits) - 1
-
-    @property
-    def step(self) -> np.ndarray:
-        """Real value of one code step per feature (0 for a constant feature)."""
-        return (self.hi - self.lo) / self.top
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Quantize raw features ``(N, n_features)`` (or one sample) to int64 codes."""
-        X = _as_features(X, self.n_features, "features")
-        span = self.hi - self.lo
-        const = span == 0
-        t = (X - self.lo) / np.where(const, 1.0, span) * self.top
-        q = np.clip(np.floor(t + 0.5), 0, self.top).astype(np.int64)
-        q[:, const] = 0
-        return q
-
-    def dequantize(self, q: np.ndarray) -> np.ndarray:
-        """The real features that codes ``q`` stand for: ``lo + q * step``."""
-        q = np.asarray(q)
-        return self.lo + q.astype(np.float64) * self.step
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, InputQuantizer) and self.bits == other.bits
-                and np.array_equal(self.lo, other.lo) and np.array_equal(self.hi, other.hi))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict; floats are written with repr, so the round trip is exact."""
-        return {"format": QUANTIZER_FORMAT, "bits": self.bits, "lo": self.lo.tolist(), "hi": self.hi.tolist(),
-                "rule": "q = clip(floor((x - lo) / (hi - lo) * (2**bits - 1) + 0.5), 0, 2**bits - 1); "
-                        "q = 0 where hi == lo"}
-
-    @classmethod
-    def from_json(cls, d: Any) -> "InputQuantizer":
-        if not isinstance(d, dict) or d.get("format") != QUANTIZER_FORMAT:
-            raise DataError(f"not an input quantizer document (expected format {QUANTIZER_FORMAT!r}); "
-                            "write it with InputQuantizer.save")
-        try:
-            return cls(lo=d["lo"], hi=d["hi"], bits=d["bits"])
-        except KeyError as exc:
-            raise DataError(f"input quantizer document lacks {exc.args[0]!r}; write it with InputQuantizer.save") \
-                from None
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"malformed input quantizer document ({exc}); write it with InputQuantizer.save") \
-                from None
-
-    def save(self, path: str | Path, **extra: Any) -> None:
-        """Write the JSON next to the RTL (``extra`` keys, e.g. ``feature_names``, are kept
-        for the human reader and ignored by :meth:`load`)."""
-        doc = dict(extra)
-        doc.update(self.to_json())
-        Path(path).write_text(json.dumps(doc, indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path) -> "InputQuantizer":
-        p = Path(path)
-        try:
-            doc = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise DataError(f"input quantizer file {p} not found; check the path") from None
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{p}: not a JSON file ({exc}); write it with InputQuantizer.save") from None
-        return cls.from_json(doc)
-
-
-def _as_features(X: Any, n_features: int | None, what: str) -> np.ndarray:
-    """A float64 ``(N, F)`` view of ``X`` (one sample may be given as a vector), finite."""
-    try:
-        a = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{what} must be numbers; convert them to a numeric array") from None
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2 or (n_features is not None and a.shape[1] != n_features):
-        want = "(N, features)" if n_features is None else f"(N, {n_features})"
-        raise DataError(f"{what} must have shape {want}, not {np.shape(X)}; check the data set matches the model")
-    bad = _first_nonfinite(a)
-    if bad is not None:
-        raise DataError(f"{what} have {a[bad]} at row {bad[0]}, column {bad[1]}; clean or impute the data")
-    return a

@@ -1,11 +1,7 @@
 """ONNX in: an MLP graph as the common exporters write it, read safely, as a chain of steps.
 
-**Reading** (:func:`read_onnx`): ``onnx.load(..., load_external_data=False)``, so that
-nothing is read from a path the file names before it is checked. External tensor data are
-resolved here, only inside the model's own folder (a path leaving it, through ``..``, an
-absolute path or a symbolic link, is refused and never opened), then the model goes
-through ``onnx.checker`` and strict shape inference. Loading never runs code: ONNX is a
-protobuf of tensors and operator names.
+**Reading** (:func:`~approxmlp.frontend.onnx_file.read_onnx`): safely, see
+:mod:`.onnx_file`; the steps it is read into are :mod:`.onnx_chain`'s.
 
 **The graph** (:func:`walk`) must be a chain from its one input: an optional ``Cast``,
 ``Flatten`` or ``Reshape`` of the input, then dense layers (``Gemm``, or ``MatMul`` +
@@ -15,28 +11,21 @@ one-output last layer followed by ``Sigmoid`` (scikit-learn's binary classifier)
 two logits ``[0, z]``: class 1 exactly where the sigmoid passes 0.5. QONNX ``Quant`` nodes
 are kept as steps for :mod:`approxmlp.frontend.qonnx_model`.
 
-**Float models** (:func:`load_onnx`) become the same :class:`FloatMLP` a state_dict does
+**Float models** (:func:`float_mlp`, called by :func:`approxmlp.frontend.loader.load_onnx`) become the same :class:`FloatMLP` a state_dict does
 and are quantized by the same PTQ (:mod:`approxmlp.frontend.quantize`); a graph with QONNX
 ``Quant`` nodes is compiled as it is quantized (:mod:`approxmlp.frontend.qonnx_model`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
+from .onnx_chain import ROUNDING, ActQuant, Chain, Const, Dense, QuantParams, Relu
 
-#: Oldest and newest ``ai.onnx`` opset the importer knows (Gemm/MatMul/Relu/Flatten/
-#: Reshape/Softmax/ArgMax mean the same thing throughout).
-MIN_OPSET = 7
-MAX_OPSET = 23
 #: Domains of QONNX's quantization operators (Brevitas' export writes the first).
 QONNX_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general")
 #: Operators that may follow the last dense layer: they only read the logits.
@@ -47,190 +36,6 @@ TAIL_OPS = frozenset({"Softmax", "LogSoftmax", "Sigmoid", "ArgMax", "ZipMap", "A
 _INPUT_OPS = frozenset({"Cast", "Identity", "Flatten", "Reshape"})
 _FLOAT_TYPES = (1, 10, 11, 16)  # float, float16, double, bfloat16
 _FIX = "export a chain of Linear/ReLU layers (torch.onnx.export of an nn.Sequential, or skl2onnx of an MLPClassifier)"
-
-
-@dataclass(frozen=True)
-class QuantParams:
-    """A QONNX ``Quant`` node: ``clip(round(x / scale + zero_point))`` at ``bits`` bits."""
-
-    node: str
-    scale: np.ndarray
-    zero_point: np.ndarray
-    bits: float
-    signed: bool
-    narrow: bool
-    rounding: str
-    scale_name: str
-
-    def int_range(self) -> tuple[int, int]:
-        b = int(self.bits)
-        if self.signed:
-            return (-(1 << (b - 1)) + (1 if self.narrow else 0), (1 << (b - 1)) - 1)
-        return (0, (1 << b) - 1 - (1 if self.narrow else 0))
-
-    def to_int(self, x: np.ndarray) -> np.ndarray:
-        """The integers the node computes (before its dequantization), as QONNX does."""
-        t = np.asarray(x, dtype=np.float64) / self.scale + self.zero_point
-        t = ROUNDING[self.rounding](t)
-        lo, hi = self.int_range()
-        return np.clip(t, lo, hi)
-
-    def dequantize(self, x: np.ndarray) -> np.ndarray:
-        return (self.to_int(x) - self.zero_point) * self.scale
-
-
-ROUNDING = {"ROUND": np.round, "FLOOR": np.floor, "CEIL": np.ceil, "ROUND_TO_ZERO": np.trunc,
-            "HALF_UP": lambda t: np.floor(t + 0.5), "HALF_DOWN": lambda t: np.ceil(t - 0.5)}
-
-
-@dataclass(frozen=True)
-class Const:
-    """A constant operand: a float tensor, possibly through a ``Quant`` node (``quant``)."""
-
-    name: str
-    value: np.ndarray
-    quant: QuantParams | None = None
-
-
-@dataclass(frozen=True)
-class Dense:
-    """``y = x @ W.T + b``; ``W`` is ``(out, in)`` as given (``weight.value`` may need the
-    transposition ``transposed``: a MatMul's ``B`` or a Gemm's with ``transB=0``)."""
-
-    node: str
-    weight: Const
-    bias: Const | None
-    transposed: bool
-    alpha: float = 1.0
-    beta: float = 1.0
-
-    def float_weight(self) -> np.ndarray:
-        W = self.weight.value if self.weight.quant is None else self.weight.quant.dequantize(self.weight.value)
-        return self.alpha * (W.T if self.transposed else W)
-
-    def float_bias(self, n_out: int) -> np.ndarray:
-        if self.bias is None:
-            return np.zeros(n_out)
-        b = self.bias.value if self.bias.quant is None else self.bias.quant.dequantize(self.bias.value)
-        return self.beta * bias_vector(self.node, self.bias.name, b, n_out).astype(np.float64)
-
-
-@dataclass(frozen=True)
-class Relu:
-    node: str
-
-
-@dataclass(frozen=True)
-class ActQuant:
-    """A ``Quant`` node on the data path (the input's or an activation's)."""
-
-    params: QuantParams
-
-
-@dataclass
-class Chain:
-    """What :func:`walk` found: the steps in order, the input's name and feature count,
-    the model's ``metadata_props`` and whether a binary ``Sigmoid`` tail was seen."""
-
-    source: str
-    input_name: str
-    n_features: int
-    steps: list = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-    binary_sigmoid: bool = False
-
-    @property
-    def quantized(self) -> bool:
-        return any(isinstance(s, ActQuant) for s in self.steps) or any(
-            isinstance(s, Dense) and (s.weight.quant or (s.bias and s.bias.quant)) for s in self.steps)
-
-
-def bias_vector(node: str, name: str, b: np.ndarray, n_out: int) -> np.ndarray:
-    """A bias (scalar, ``(n,)`` or ``(1, n)``) as ``(n_out,)``, its dtype kept."""
-    b = np.asarray(b)
-    if b.size == 1:
-        return np.full(n_out, b.reshape(-1)[0])
-    if b.size != n_out or max(b.shape) != n_out:
-        raise ModelError(f"node {node!r}: bias {name!r} has shape {tuple(b.shape)} for {n_out} outputs "
-                         "(mismatched shapes); the bias needs one entry per output")
-    return b.reshape(-1)
-
-
-# ----------------------------------------------------------------------------- reading
-def read_onnx(path: Path) -> tuple[Any, str]:
-    """``(ModelProto, sha256 of the file)``, external data resolved inside the model's
-    folder, checked with ``onnx.checker`` and strict shape inference."""
-    import onnx
-
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"model file {p} not found; check the path")
-    data = p.read_bytes()
-    try:
-        model = onnx.load(io.BytesIO(data), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and friends
-        raise ModelError(f"{p} is not a readable ONNX file, or is truncated ({type(exc).__name__}); "
-                         "re-export the model") from None
-    _check_opsets(p, model)
-    _resolve_external_data(p, model)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        first = (str(exc).strip().splitlines() or ["invalid"])[0][:160]
-        raise ModelError(f"{p}: the ONNX checker refuses the model ({first}); re-export it") from None
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    except Exception as exc:  # InferenceError: mismatched shapes
-        first = (str(exc).strip().splitlines() or ["shape inference failed"])[0][:200]
-        raise ModelError(f"{p}: mismatched shapes ({first}); re-export the model with consistent shapes") from None
-    return model, hashlib.sha256(data).hexdigest()
-
-
-def _check_opsets(p: Path, model: Any) -> None:
-    seen = False
-    for imp in model.opset_import:
-        if imp.domain in ("", "ai.onnx"):
-            seen = True
-            if not MIN_OPSET <= imp.version <= MAX_OPSET:
-                raise ModelError(f"{p}: ONNX opset {imp.version} is not one this importer knows "
-                                 f"({MIN_OPSET}..{MAX_OPSET}); re-export with opset_version={min(max(imp.version, MIN_OPSET), MAX_OPSET)}")
-    if not seen:
-        raise ModelError(f"{p}: the model imports no ai.onnx opset; re-export it with a standard exporter")
-
-
-def _resolve_external_data(p: Path, model: Any) -> None:
-    """Read every external tensor from the model's own folder, refusing (without opening
-    it) any location outside that folder, and a missing or short file."""
-    from onnx import TensorProto
-
-    base = p.resolve().parent
-    tensors = list(model.graph.initializer)
-    for node in model.graph.node:
-        tensors += [a.t for a in node.attribute if a.HasField("t")]
-    for t in tensors:
-        if t.data_location != TensorProto.EXTERNAL:
-            continue
-        info = {e.key: e.value for e in t.external_data}
-        loc = info.get("location", "")
-        where = f"{p}: tensor {t.name!r} keeps its data in {loc!r}"
-        if not loc or Path(loc).is_absolute():
-            raise ModelError(f"{where}, which is not a path inside the model's folder; refusing to read it "
-                             "(save the external data next to the model, onnx.save(..., location='name.data'))")
-        target = (base / loc).resolve()
-        if not target.is_relative_to(base):
-            raise ModelError(f"{where}, outside the model's folder {base}; refusing to read it "
-                             "(save the external data next to the model)")
-        if not target.is_file():
-            raise ModelError(f"{where}, which does not exist; copy it next to the model")
-        offset, length = int(info.get("offset", 0) or 0), info.get("length")
-        with open(target, "rb") as f:
-            f.seek(offset)
-            raw = f.read(int(length)) if length is not None else f.read()
-        if length is not None and len(raw) != int(length):
-            raise ModelError(f"{where}, which is shorter than the {length} bytes it should hold; re-export the model")
-        del t.external_data[:]
-        t.data_location = TensorProto.DEFAULT
-        t.raw_data = raw
 
 
 # ----------------------------------------------------------------------------- the chain
@@ -426,7 +231,7 @@ def _quant_params(source: str, node: Any, name: str, consts: dict[str, np.ndarra
 # ----------------------------------------------------------------------------- float models
 def float_mlp(chain: Chain, sha256: str | None = None):
     """The :class:`FloatMLP` of a float chain: Dense (Relu Dense)*."""
-    from .quantize import FloatMLP
+    from .float_model import FloatMLP
 
     source = chain.source
     layers, names = [], []
@@ -484,15 +289,3 @@ def metadata_of(chain: Chain) -> dict[str, Any]:
             except ValueError:
                 raise ModelError(f"{chain.source}: metadata 'approxmlp.{key}' is not JSON; fix or drop it") from None
     return out
-
-
-def load_onnx(path: Path, *, requantize: bool = False):
-    """A float ONNX MLP as a :class:`FloatMLP` (PTQ follows, as for a state_dict), or a
-    QONNX one as an :class:`IntegerModel` (see :mod:`approxmlp.frontend.qonnx_model`)."""
-    model, sha = read_onnx(path)
-    chain = walk(str(path), model)
-    if chain.quantized:
-        from .qonnx_model import load_qonnx_chain
-
-        return load_qonnx_chain(chain, sha, requantize=requantize)
-    return float_mlp(chain, sha)

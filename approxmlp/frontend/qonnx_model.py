@@ -38,9 +38,9 @@ import numpy as np
 
 from ..core.ir import MLP, Layer
 from ..errors import ApproxMLPError, ModelError
-from .data import InputQuantizer
-from .onnx_model import (ActQuant, Chain, Dense, QuantParams, Relu, bias_vector, binary_logits, float_mlp,
-                         metadata_of)
+from .input_quantizer import InputQuantizer
+from .onnx_chain import ActQuant, Chain, Dense, QuantParams, Relu, bias_vector
+from .onnx_model import binary_logits, float_mlp, metadata_of
 
 #: ``quantization`` entry of the IR meta of an imported QONNX model.
 SCHEME = "qonnx-pow2-scales"
@@ -86,7 +86,7 @@ def load_qonnx_chain(chain: Chain, sha256: str | None, *, requantize: bool = Fal
             raise
         reason = str(exc).split(": ", 1)[-1].split("; the IR", 1)[0]
     fm = float_mlp(_dequantized(chain), sha256)
-    from .quantize import FloatMLP
+    from .float_model import FloatMLP
 
     return FloatMLP(layers=fm.layers, metadata=dict(fm.metadata) | {"requantized": reason}, names=fm.names,
                     source=fm.source, sha256=fm.sha256)
@@ -108,7 +108,7 @@ def _dequantized(chain: Chain) -> Chain:
 
 
 def integer_model(chain: Chain, sha256: str | None):
-    from .quantize import IntegerModel
+    from .model_file import IntegerModel
 
     steps = list(chain.steps)
     if not steps or not isinstance(steps[0], ActQuant):

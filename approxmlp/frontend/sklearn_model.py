@@ -44,7 +44,7 @@ def load_skops(path: Path):
     """The :class:`FloatMLP` of the ``MLPClassifier`` in a skops file."""
     import skops.io as sio
 
-    from .quantize import FloatMLP
+    from .float_model import FloatMLP
 
     p = Path(path)
     if not p.is_file():

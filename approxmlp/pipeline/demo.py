@@ -38,8 +38,9 @@ def run_demo(out: Path, *, target: str = "printed", progress: Progress = quiet, 
     can be, when training ends)."""
     from ..frontend import qat
     from ..frontend.data import load_dataset
-    from .compiler import Staging
-    from .explore import BUDGETS, ExploreOptions, run_explore
+    from .explore import ExploreOptions, run_explore
+    from .folder import Staging
+    from .select import BUDGETS
 
     data = load_dataset(DEMO_DATA)
     topology = "-".join(map(str, (data.n_features, *DEMO_HIDDEN, data.n_classes)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ApproxMLPError, ModelError
-from .compiler import load_ir
+from .folder import load_ir
 
 FORMATS = ("onnx",)
 

@@ -36,6 +36,9 @@ from ..stats import finest_budget, paired_loss
 #: Default one-sided confidence that a pick's loss is within its budget.
 CONFIDENCE = 0.9
 
+#: The loss budgets every explore run picks a design for, in points of accuracy (fractions).
+BUDGETS = (0.01, 0.02, 0.05)
+
 
 @dataclass(frozen=True)
 class Rule:

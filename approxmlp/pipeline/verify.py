@@ -25,8 +25,8 @@ import numpy as np
 from ..backend.simulate import declared_modules
 from ..backend.verilog import class_width
 from ..core.ir import MLP
-from ..pipeline.compiler import (file_hashes, formal_message, load_ir, read_vectors, run_formal,
-                                 with_extra_vectors)
+from .folder import file_hashes, load_ir, read_vectors
+from .steps import formal_message, run_formal, with_extra_vectors
 from ..errors import DataError
 from ..core.golden import evaluate
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .genome import Population
 from ..core.csd import csd
-from ..backend.cost import CostModel
+from ..cost.model import CostModel
 from .retrain import RetrainConfig, retrain
 
 
@@ -51,7 +51,7 @@ def memetic_offspring(archive, X: np.ndarray, y: np.ndarray, cost: CostModel, cf
     ``evaluator`` a :class:`~approxmlp.search.evaluate.PopulationEvaluator` of ``X`` (built
     here if not given)."""
     from .evaluate import PopulationEvaluator
-    from .features import population_features
+    from ..cost.population import population_features
 
     evaluator = evaluator or PopulationEvaluator(X)
     n = archive.pop.size
@@ -239,7 +239,7 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
     Every ``retrain_every`` steps the constants are retrained. Stops after ``steps`` steps
     or below accuracy ``floor``. Returns the retrained states of the path (the start
     excluded). Deterministic for ``seed``."""
-    from .features import population_features
+    from ..cost.population import population_features
 
     cur = Population.concat([pop.take([i])])
     rcfg = retrain_cfg or RetrainConfig()

@@ -23,11 +23,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..backend.cost import CostModel
+from ..cost.model import CostModel
+from ..cost.population import population_features
+from ..progress import GenerationProgress
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
 from .evaluate import PopulationEvaluator, evaluate_population
-from .features import population_features
 from .front import Scored, merge, pareto_front, select
 from .genome import Population
 from .memetic import greedy_offspring, memetic_offspring
@@ -92,7 +93,7 @@ def score(pop: Population, evaluate: Evaluator, cost: CostModel, cfg: SearchConf
 def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchConfig, *,
                evaluate: Evaluator | None = None, checkpoint: Path | None = None, resume: bool = False,
                reference_accuracy: float | None = None,
-               progress: Callable[[int, dict], None] | None = None) -> SearchResult:
+               progress: GenerationProgress | None = None) -> SearchResult:
     """NSGA-II from the seed model ``base`` on integer training inputs ``X``.
 
     ``cfg.max_loss`` is measured against ``reference_accuracy`` (the exact baseline's

@@ -19,7 +19,7 @@ the built-in data sets in several topologies; ``int``/``pow2``/``csd2`` multipli
 
 Every design is synthesized with Yosys (results cached by IR digest in ``--cache``, so a
 rerun only synthesizes new designs; the pool itself is cached per settings). The model of
-:mod:`approxmlp.backend.cost` is fitted on half of the designs (every other one by measured size,
+:mod:`approxmlp.cost.model` is fitted on half of the designs (every other one by measured size,
 so both halves span the range) and evaluated on the other half: Spearman rank correlation,
 median, 90th percentile and largest relative error, overall and on the smallest third of
 the held-out designs (the ones a tight power budget picks). ``--validate DIR`` also reports
@@ -30,7 +30,7 @@ are exactly where a model fitted on small built-in sets errs in the search's fav
 (Pendigits 16-5-10 fronts: estimates 10 % low on median, 28 % low on the designs with
 two-digit weights); their synthesized figures are read from the runs' ``report.json``
 when the run synthesized for that target, with this very flow. With ``--write`` the coefficients fitted on all designs, and these figures, are
-stored in ``approxmlp/cost_coefficients.json``, the file the search loads.
+stored in ``approxmlp/cost/cost_coefficients.json``, the file the search loads.
 """
 
 from __future__ import annotations
@@ -51,12 +51,16 @@ from scipy.stats import spearmanr
 from approxmlp.search.genome import Population, allowed_weights, project_weights
 
 from approxmlp.search.evaluate import PopulationEvaluator
-from approxmlp.backend.cost import COEFF_FILE, FEATURES, FEATURES_VERSION, FIT_SCALE, CostModel, calibrate, features
-from approxmlp.frontend.data import InputQuantizer, load_dataset
+from approxmlp.cost.design import features
+from approxmlp.cost.features import FEATURES, FEATURES_VERSION
+from approxmlp.cost.model import COEFF_FILE, FIT_SCALE, CostModel, calibrate
+from approxmlp.frontend.data import load_dataset
+from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.backend.verilog import emit_verilog
 from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.ir import MLP
-from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+from approxmlp.frontend.float_model import FloatMLP
+from approxmlp.frontend.quantize import quantize_ptq
 from approxmlp.core.ranges import analyze
 from approxmlp.search.config import SearchConfig
 from approxmlp.search.nsga2 import run_search

@@ -25,10 +25,12 @@ import numpy as np
 from approxmlp.search.genome import Population, allowed_weights
 
 from approxmlp.search.evaluate import PopulationEvaluator
-from approxmlp.frontend.data import InputQuantizer, load_dataset
+from approxmlp.frontend.data import load_dataset
+from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.golden import reference_class
-from approxmlp.frontend.quantize import FloatMLP, quantize_ptq
+from approxmlp.frontend.float_model import FloatMLP
+from approxmlp.frontend.quantize import quantize_ptq
 from flows.bench.suite import BENCHES  # the literature's topologies
 from approxmlp.search.config import SearchConfig
 from approxmlp.search.operators import mutate_one

@@ -40,7 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from approxmlp.pipeline.explore import BUDGETS  # explore's own loss budgets
+from approxmlp.pipeline.select import BUDGETS  # explore's own loss budgets
 from approxmlp.pipeline.select import smallest_within  # explore's own pick rule
 from flows.bench.suite import BENCHES, PREVIOUS_RUN, PREVIOUS_RUN_NOTE, PUBLISHED_NOTE, SEED_LABELS, SEED_TRAINING, Bench, train_flags
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...core import argmax
 from .body import Body, instance
 from .text import Signal, sext, zext
 
@@ -33,29 +34,21 @@ class _Node:
 
 
 def plan(ranges: list[tuple[int, int]]) -> tuple[_Node, list[str]]:
-    """The pruned tree over scores of value ranges ``(lo, hi)`` and notes on the
-    comparisons left out."""
+    """The pruned tree over scores of value ranges ``(lo, hi)`` (:func:`approxmlp.core.argmax.plan`,
+    the rule the cost model counts too) and notes on the comparisons left out."""
     k = class_width(len(ranges))
-    level = [_Node(i=f"{k}'d{i}", lo=lo, hi=hi, leaf=i) for i, (lo, hi) in enumerate(ranges)]
-    notes, depth = [], 0
-    while len(level) > 1:
-        depth += 1
-        nxt = []
-        for p in range(0, len(level) - 1, 2):
-            a, b = level[p], level[p + 1]
-            if b.hi <= a.lo:
-                notes.append(f"class {b.i} never beats {a.i} (value ranges)")
-                nxt.append(a)
-            elif b.lo > a.hi:
-                notes.append(f"class {b.i} always beats {a.i} (value ranges)")
-                nxt.append(b)
-            else:
-                nm = f"am{depth}_{p // 2}"
-                nxt.append(_Node(i=f"{nm}_i", lo=max(a.lo, b.lo), hi=max(a.hi, b.hi), kids=(a, b), name=nm))
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0], notes
+    tree = argmax.plan([(lo, hi) for lo, hi in ranges])
+
+    def node(n: argmax.Node) -> _Node:
+        if n.kids is None:
+            return _Node(i=f"{k}'d{n.leaf}", lo=n.lo, hi=n.hi, leaf=n.leaf)
+        nm = f"am{n.depth}_{n.slot}"
+        return _Node(i=f"{nm}_i", lo=n.lo, hi=n.hi, kids=(node(n.kids[0]), node(n.kids[1])), name=nm)
+
+    notes = [f"class {node(loser).i} never beats {node(winner).i} (value ranges)" if not always else
+             f"class {node(winner).i} always beats {node(loser).i} (value ranges)"
+             for winner, loser, always in tree.pruned]
+    return node(tree.root), notes
 
 
 def read_leaves(ranges: list[tuple[int, int]]) -> set[int]:

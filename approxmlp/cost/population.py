@@ -2,7 +2,7 @@
 
 :func:`population_features` gives, for every individual of a
 :class:`~approxmlp.search.genome.Population`, exactly what
-``approxmlp.backend.cost.features(pop.individual(i))`` gives (the same integer counts; the
+``approxmlp.cost.design.features(pop.individual(i))`` gives (the same integer counts; the
 float factors of the logic-size caps equal to rounding), but as numpy operations over
 ``(individuals, neurons, inputs)`` arrays instead of one Python walk over every connection
 of every individual. On digits 64-32-16-10 the per-individual walk (IR construction, range
@@ -10,7 +10,7 @@ analysis, column counting) took ~60 ms, 30x the evaluation of the individual on 
 training samples; this is the search's inner loop, so it is done here the way
 :mod:`approxmlp.search.evaluate` does the accuracy.
 
-The steps are those of :func:`approxmlp.backend.cost._count`, each over all individuals:
+The steps are those of :func:`approxmlp.cost.design._count`, each over all individuals:
 
 1. the range analysis of :func:`approxmlp.core.ranges.analyze` (operand bounds, masked
    maxima, constant operands folded, product magnitudes after truncation);
@@ -29,12 +29,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backend.cost import _DESIGN_CAP, _NEURON_CAP, FEATURES, GATE_EQUIVALENTS
+from ..core import argmax
 from ..core.csd import csd
-from .genome import Population
-
-_F = {name: k for k, name in enumerate(FEATURES)}
-_FA, _HA, _FAC, _HAC = _F["fa"], _F["ha"], _F["fa_carry"], _F["ha_carry"]
+from .features import DESIGN_CAP, FA, FA_CARRY, FEATURES, HA, HA_CARRY, INDEX, NEURON_CAP, cap
 
 
 # -- integer helpers on arrays ------------------------------------------------------------
@@ -96,7 +93,7 @@ def _digit_tables(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 def digits(mag: np.ndarray, width: np.ndarray) -> np.ndarray:
-    """``cost._digits`` elementwise: the signed digits ``(..., K)`` (digit ``k`` is the
+    """``cost.design._digits`` elementwise: the signed digits ``(..., K)`` (digit ``k`` is the
     shifted copy ``x << k``, +1, -1 or absent) the emitter adds for ``x * mag`` in ``width``
     bits: CSD, or plain binary when that has no more terms or CSD's top digit does not fit."""
     bits = max(1, int(bit_length(mag.max(initial=0))))
@@ -107,7 +104,7 @@ def digits(mag: np.ndarray, width: np.ndarray) -> np.ndarray:
 
 def compress(cols: np.ndarray, const: np.ndarray, n_cols: np.ndarray, lo: np.ndarray, hi: np.ndarray,
              out: np.ndarray) -> None:
-    """``cost._compress`` for ``K`` sums at once: ``cols`` ``(K, Q)`` bit counts (LSB first,
+    """``cost.design._compress`` for ``K`` sums at once: ``cols`` ``(K, Q)`` bit counts (LSB first,
     the first ``n_cols`` columns real), ``const`` ``(K,)`` non-negative, the needed columns
     ``lo..hi``; adds the adders' counts to ``out`` ``(K, features)``."""
     K, Q = cols.shape
@@ -120,20 +117,12 @@ def compress(cols: np.ndarray, const: np.ndarray, n_cols: np.ndarray, lo: np.nda
         n = np.where(h >= 3, (h - 1) // 2, 0)
         h = h - 2 * n
         needed = c >= lo
-        out[:, _FA] += np.where(active & needed, n, 0)
-        out[:, _FAC] += np.where(active & ~needed, n, 0)
+        out[:, FA] += np.where(active & needed, n, 0)
+        out[:, FA_CARRY] += np.where(active & ~needed, n, 0)
         two = h == 2
-        out[:, _HA] += active & needed & two
-        out[:, _HAC] += active & ~needed & two
+        out[:, HA] += active & needed & two
+        out[:, HA_CARRY] += active & ~needed & two
         carry = n + two + ((h == 1) & ((const >> c) & 1 == 1))
-
-
-def cap(f: np.ndarray, n_out: np.ndarray, n_in: np.ndarray, param: tuple[float, float]) -> np.ndarray:
-    """``cost._cap`` elementwise over the leading axes of ``f`` (features last)."""
-    gates = f @ GATE_EQUIVALENTS
-    limit = param[0] * n_out * 2.0 ** (param[1] * np.minimum(n_in, 64))
-    factor = np.where(gates <= limit, 1.0, limit / np.where(gates > 0, gates, 1.0))
-    return np.where(n_in > 40, 1.0, factor)
 
 
 def _planes(x: np.ndarray, bits: int) -> np.ndarray:
@@ -142,7 +131,7 @@ def _planes(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 # -- the analysis ------------------------------------------------------------------------
-def _ranges(pop: Population) -> list[dict]:
+def _ranges(pop) -> list[dict]:
     """:func:`approxmlp.core.ranges.analyze` for every individual, per layer, as arrays."""
     base = pop.base
     P = pop.size
@@ -188,62 +177,47 @@ def _ranges(pop: Population) -> list[dict]:
 
 
 def _argmax_compared(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``cost._argmax_compared`` per individual: ``(P, C)`` whether some comparator reads class ``c``."""
+    """``(P, C)``: whether some comparator of the pruned argmax tree reads class ``c``."""
     P, C = lo.shape
-    level = [(lo[:, j], hi[:, j], np.full(P, 1 << j, dtype=np.int64)) for j in range(C)]
     read = np.zeros(P, dtype=np.int64)
-    while len(level) > 1:
-        nxt = []
-        for p in range(0, len(level) - 1, 2):
-            (alo, ahi, a), (blo, bhi, b) = level[p], level[p + 1]
-            take_a = bhi <= alo
-            take_b = ~take_a & (blo > ahi)
-            both = ~take_a & ~take_b
-            read |= np.where(both, a | b, 0)
-            nxt.append((np.where(take_a, alo, np.where(take_b, blo, np.maximum(alo, blo))),
-                        np.where(take_a, ahi, np.where(take_b, bhi, np.maximum(ahi, bhi))),
-                        np.where(take_a, a, np.where(take_b, b, a | b))))
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
+
+    def merge(a, b, built, _ranges):
+        nonlocal read
+        read |= np.where(built, a[0] | b[0], 0)
+        return (a[0] | b[0],)
+
+    argmax.fold(lo, hi, [(np.full(P, 1 << j, dtype=np.int64),) for j in range(C)], merge)
     return (read[:, None] >> np.arange(C)) & 1 == 1
 
 
 def _argmax(lo, hi, z, const, signed: bool) -> np.ndarray:
-    """``cost._argmax``'s totals ``(P, features)`` for scores ``(P, C)`` (value range, known
-    zero low bits, constant)."""
+    """The argmax tree's comparator and multiplexer bits ``(P, features)`` (as
+    ``cost.design._argmax``) for scores ``(P, C)`` (value range, known zero low bits, constant)."""
     P, C = lo.shape
     k = max(1, (C - 1).bit_length())
-    level = [(lo[:, j], hi[:, j], z[:, j], const[:, j], np.zeros(P, dtype=np.int64)) for j in range(C)]
     total = np.zeros((P, len(FEATURES)))
-    while len(level) > 1:
-        nxt = []
-        for p in range(0, len(level) - 1, 2):
-            (alo, ahi, az, ac, am), (blo, bhi, bz, bc, bm) = level[p], level[p + 1]
-            take_a = bhi <= alo
-            take_b = ~take_a & (blo > ahi)
-            both = ~take_a & ~take_b
-            w = swidth(np.minimum(alo, blo), np.maximum(ahi, bhi)) if signed else uwidth(np.maximum(ahi, bhi))
-            bits = np.maximum(1, w - np.minimum(az, bz))
-            c = ac | bc
-            total[:, _F["cmp_const_bits"]] += np.where(both & c, bits, 0)
-            total[:, _F["cmp_bits"]] += np.where(both & ~c, bits, 0)
-            total[:, _F["mux_bits"]] += np.where(both, k + bits, 0)
 
-            def pick(a, b, merged):
-                return np.where(take_a, a, np.where(take_b, b, merged))
+    def merge(a, b, built, ranges):
+        (az, ac, _), (bz, bc, _) = a, b
+        alo, ahi, blo, bhi = ranges
+        w = swidth(np.minimum(alo, blo), np.maximum(ahi, bhi)) if signed else uwidth(np.maximum(ahi, bhi))
+        bits = np.maximum(1, w - np.minimum(az, bz))
+        c = ac | bc
+        total[:, INDEX["cmp_const_bits"]] += np.where(built & c, bits, 0)
+        total[:, INDEX["cmp_bits"]] += np.where(built & ~c, bits, 0)
+        total[:, INDEX["mux_bits"]] += np.where(built, k + bits, 0)
+        return np.minimum(az, bz), np.zeros_like(ac), bits
 
-            nxt.append((pick(alo, blo, np.maximum(alo, blo)), pick(ahi, bhi, np.maximum(ahi, bhi)),
-                        pick(az, bz, np.minimum(az, bz)), pick(ac, bc, np.zeros_like(ac)), pick(am, bm, bits)))
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    total[:, _F["mux_bits"]] -= level[0][4]
+    leaves = [(z[:, j], const[:, j], np.zeros(P, dtype=np.int64)) for j in range(C)]
+    root_bits = argmax.fold(lo, hi, leaves, merge)[2]
+    total[:, INDEX["mux_bits"]] -= root_bits  # the root's value is never read, only its index
     return total
 
 
-def population_features(pop: Population) -> np.ndarray:
-    """``(P, len(FEATURES))``: row ``i`` is ``cost.features(pop.individual(i))``."""
+def population_features(pop) -> np.ndarray:
+    """``(P, len(FEATURES))``: row ``i`` is ``cost.design.features(pop.individual(i))``, for
+    ``pop`` a :class:`~approxmlp.search.genome.Population` (read through its arrays only:
+    the cost model sits below the search)."""
     base = pop.base
     P = pop.size
     L = len(base.layers)
@@ -305,8 +279,8 @@ def population_features(pop: Population) -> np.ndarray:
             sign_bit = width - 1
             lo_need = s + ub_first
             hi_need = np.where(negf | sat, sign_bit, s + ub_last)
-            f[:, :, _F["act_gates"]] = n_ub * (sat.astype(np.int64) + negf)
-            f[:, :, _F["sat_or"]] = np.where(sat, np.maximum(0, np.where(negf, sign_bit - 1, sign_bit) - (s + wo) + 1), 0)
+            f[:, :, INDEX["act_gates"]] = n_ub * (sat.astype(np.int64) + negf)
+            f[:, :, INDEX["sat_or"]] = np.where(sat, np.maximum(0, np.where(negf, sign_bit - 1, sign_bit) - (s + wo) + 1), 0)
             n_out = np.maximum(1, wo - at)
         else:
             wv = swidth(r["v_lo"], r["v_hi"])
@@ -314,7 +288,7 @@ def population_features(pop: Population) -> np.ndarray:
             lo_need = s + dd
             hi_need = np.minimum(width - 1, s + wv - 1)
             n_out = np.maximum(1, wv - dd)
-        f[:, :, _F["neurons"]] = 1
+        f[:, :, INDEX["neurons"]] = 1
 
         incl = r["incl"] & live[:, :, None]
         bm = r["op_mask"] & (-1 << zeros_in[:, None, :])
@@ -370,7 +344,7 @@ def population_features(pop: Population) -> np.ndarray:
         compress(cols.reshape(P * O, -1), np.mod(const, 1 << width).reshape(-1), width.reshape(-1),
                  lo_need.reshape(-1), hi_need.reshape(-1), fc)
         f += fc.reshape(P, O, -1)
-        f *= cap(f, n_out, n_in, _NEURON_CAP)[..., None]
+        f *= cap(f, n_out, n_in, NEURON_CAP)[..., None]
         f *= live[..., None]
 
         # support: the primary input bits each live neuron depends on
@@ -399,4 +373,4 @@ def population_features(pop: Population) -> np.ndarray:
     summed = per_neuron.sum(axis=1)
     support = prev_support.any(axis=1).sum(axis=-1)
     n_class_bits = max(1, (base.n_classes - 1).bit_length())
-    return summed * cap(summed, np.full(P, n_class_bits), support, _DESIGN_CAP)[:, None]
+    return summed * cap(summed, np.full(P, n_class_bits), support, DESIGN_CAP)[:, None]
