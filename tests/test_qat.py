@@ -16,14 +16,12 @@ from hypothesis import strategies as st
 
 from approxmlp.core import golden
 from approxmlp.cli import main
+from approxmlp.frontend import qat
 from approxmlp.frontend.data import load_dataset
 from approxmlp.errors import ApproxMLPError, ModelError
 from approxmlp.frontend.quantize import INTEGER_MODEL_FORMAT, IntegerModel, load_model
 
-from .conftest import SHARED
 from tests.test_cli import assert_one_line_failure
-
-qat = pytest.importorskip("approxmlp.frontend.qat")
 
 #: Small but real trainings: a few seconds each on one core.
 FAST = dict(epochs=40, float_epochs=60, batch_size=16, patience=20, restarts=1)
@@ -345,15 +343,13 @@ REFERENCE = [
     ("splits/RedWine", (2,), 0.56),
     ("splits/WhiteWine", (4,), 0.53),
 ]
-DATASETS = SHARED / "datasets"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATASETS.is_dir(), reason=f"reference data sets not found at {DATASETS}")
 @pytest.mark.parametrize("spec,hidden,minimum", REFERENCE,
                          ids=lambda v: Path(v).stem if isinstance(v, str) else None)
-def test_reference_data_sets(spec, hidden, minimum):
-    data = load_dataset(str(DATASETS / spec))
+def test_reference_data_sets(spec, hidden, minimum, datasets):
+    data = load_dataset(str(datasets / spec))
     accs = {}
     for weights in qat.WEIGHT_MODES:
         res = qat.train(data, qat.TrainConfig(hidden=hidden, weights=weights))
