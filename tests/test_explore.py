@@ -19,6 +19,7 @@ from approxmlp.search.genome import Population
 from approxmlp.search.config import SearchConfig
 from approxmlp.search.front import Scored, pareto_front, thin
 from approxmlp.search.nsga2 import run_search
+from tests.strategies import random_mlp
 from tests.test_approx import _search_setup
 from tests.test_cli import assert_one_line_failure, run
 from tests.test_synth import fake_yosys
@@ -171,13 +172,8 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
 
 
 def _random_mlp(n_in: int, hidden: int, n_out: int, seed: int = 0):
-    from approxmlp.core.ir import MLP, Layer
-
-    r = np.random.default_rng(seed)
-    pow2 = lambda shape: (r.choice([-1, 1], shape) * 2 ** r.integers(0, 6, shape)).tolist()
-    return MLP(n_inputs=n_in, input_bits=4, name=f"r{n_in}", layers=(
-        Layer(weights=pow2((hidden, n_in)), biases=r.integers(-200, 200, hidden).tolist(), shift=3),
-        Layer(weights=pow2((n_out, hidden)), biases=r.integers(-200, 200, n_out).tolist(), activation="linear")))
+    return random_mlp((n_in, hidden, n_out), np.random.default_rng(seed), weights="pow2", bias=200, shift=3,
+                      name=f"r{n_in}")
 
 
 def _changed_genes(a: Population, b: Population) -> np.ndarray:
