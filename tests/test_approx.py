@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -117,6 +119,14 @@ def test_individual_roundtrip(tiny_approx):
 
 
 def _search_setup():
+    """A PTQ wine 13-4-3 IR, its training codes and labels, a made-up cost model: the search's
+    test bed. Trained once per process (deterministic: seed 0); fresh arrays for every caller."""
+    ir, X, y, cost = _trained_search_setup()
+    return ir, X.copy(), y.copy(), cost
+
+
+@functools.cache
+def _trained_search_setup():
     from approxmlp.backend.cost import FEATURES, CostModel
     from approxmlp.frontend.data import InputQuantizer, load_dataset
     from approxmlp.frontend.floatnet import train_float

@@ -57,6 +57,7 @@ def _logits(net, codes) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- exactness
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 def test_brevitas_equals_golden_on_every_sample(trained, case):
     data, res = trained[case]
@@ -66,6 +67,7 @@ def test_brevitas_equals_golden_on_every_sample(trained, case):
     assert len(res.ir.layers) == len(CASES[case][1]) + 1
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 def test_logits_are_the_integer_accumulators(trained, case):
     """Stronger than class agreement: the float logits are exactly acc * 2**e."""
@@ -76,6 +78,7 @@ def test_logits_are_the_integer_accumulators(trained, case):
     assert np.array_equal(_logits(res.net, codes), np.ldexp(scores.astype(np.float64), e))
 
 
+@pytest.mark.xdist_group("qat_trained")
 def test_float64_fallback_is_exact_too(trained, monkeypatch):
     """Past 2**24 the check runs Brevitas in float64; the classes must not change."""
     data, res = trained["int-2"]
@@ -87,6 +90,7 @@ def test_float64_fallback_is_exact_too(trained, monkeypatch):
     assert np.array_equal(logits, np.ldexp(golden.evaluate(res.ir, codes).scores.astype(np.float64), e))
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 64), corner=st.sampled_from(["random", "zeros", "max", "mixed"]))
@@ -123,6 +127,7 @@ def test_floor_rounding_on_ties():
 
 
 # ----------------------------------------------------------------------------- weights
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", ["pow2-1", "pow2-2"])
 def test_pow2_weights_are_powers_of_two(trained, case):
     _, res = trained[case]
@@ -135,6 +140,7 @@ def test_pow2_weights_are_powers_of_two(trained, case):
         assert nz.max() <= top
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", ["int-1", "int-2"])
 def test_int_weights_and_biases_fit_their_widths(trained, case):
     _, res = trained[case]
@@ -148,6 +154,7 @@ def test_int_weights_and_biases_fit_their_widths(trained, case):
         assert np.abs(layer.weight_matrix).max() > wmax // 4
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 def test_learns_something(trained, case):
     data, res = trained[case]
@@ -211,6 +218,7 @@ def test_deterministic_for_a_seed():
 
 
 # ----------------------------------------------------------------------------- export / load
+@pytest.mark.xdist_group("qat_trained")
 def test_model_file_round_trip(trained, tmp_path):
     data, res = trained["int-2"]
     path = tmp_path / "model.pt"
@@ -227,6 +235,7 @@ def test_model_file_round_trip(trained, tmp_path):
     assert np.array_equal(m.predict(data.X_test), golden.predict(res.ir, res.quantizer(data.X_test)))
 
 
+@pytest.mark.xdist_group("qat_trained")
 def test_loader_does_not_import_brevitas(tmp_path, trained):
     import subprocess
     import sys
@@ -240,6 +249,7 @@ def test_loader_does_not_import_brevitas(tmp_path, trained):
     assert out.stdout.strip() == res.ir.digest
 
 
+@pytest.mark.xdist_group("qat_trained")
 def test_tampered_model_is_refused(tmp_path, trained):
     _, res = trained["int-1"]
     path = tmp_path / "model.pt"
