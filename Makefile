@@ -21,9 +21,10 @@ demo: $(STAMP)
 	$(VENV)/bin/approxmlp demo --out demo-out
 
 # The whole suite, including real Verilator simulations and Yosys synthesis, on every core
-# (pytest-xdist), with the slowest tests listed at the end.
+# (pytest-xdist; tests marked xdist_group share a worker, hence their module fixtures: trained
+# models, compiled designs), with the slowest tests listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest -m "sim or synth or slow or not (sim or synth or slow)" -q -n auto --durations=25
+	$(PY) -m pytest -m "sim or synth or slow or not (sim or synth or slow)" -q -n auto --dist loadgroup --durations=25
 
 # Unit tests only (seconds).
 test-fast: $(STAMP)

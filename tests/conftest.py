@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny IRs and the location of ../shared (reference data, read-only)."""
+"""Shared fixtures: tiny IRs and the location of ../shared (reference data, read-only).
+
+``SHARED`` is the ../shared folder beside the repository, nothing else: the reference data
+sets are ``DATASETS`` (its ``datasets/``), the literature's splits ``SPLITS``, the public
+PDK ``PDK``. A test that needs them takes the ``datasets`` fixture or the ``needs_shared``
+mark, which skip with the missing path as the reason; nothing else skips for want of them."""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from approxmlp.core.ir import Layer, MLP, NeuronApprox
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-SPLITS = SHARED / "datasets" / "splits"
+DATASETS = SHARED / "datasets"
+SPLITS = DATASETS / "splits"
 PDK = SHARED / "pdk"
 
 # Every test synthesizes for real: no results from a user's synthesis cache, none left in it
@@ -22,8 +28,17 @@ os.environ["APPROXMLP_SYNTH_CACHE"] = "off"
 REFERENCE_TOPOLOGIES = {"Breast_Cancer": (3,), "Cardio": (3,), "Pendigits": (5,), "RedWine": (2,), "WhiteWine": (4,)}
 
 
-def needs_shared(path: Path):
+def needs_shared(path: Path = DATASETS):
+    """Skip (with the missing path as the reason) where ``path`` under ../shared is absent."""
     return pytest.mark.skipif(not path.exists(), reason=f"reference data {path} not present")
+
+
+@pytest.fixture
+def datasets() -> Path:
+    """The reference data sets folder (../shared/datasets); skips when it is absent."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"reference data {DATASETS} not present")
+    return DATASETS
 
 
 def tiny_mlp() -> MLP:

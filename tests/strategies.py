@@ -1,5 +1,7 @@
-"""Hypothesis strategies: random but valid IRs, with weights at the extremes and zero,
-every approximation knob, and input batches that include the corner values."""
+"""Random but valid IRs, in one place: Hypothesis strategies (weights at the extremes and
+zero, every approximation knob, input batches that include the corner values) and, for tests
+that need a given shape from a seeded generator, :func:`random_mlp` (dense, int or
+power-of-two weights) and :func:`extreme_mlp` (every field at the edge of what the IR allows)."""
 
 from __future__ import annotations
 
@@ -46,6 +48,42 @@ def mlps(draw, approx: bool = True, max_inputs: int = 6, max_depth: int = 3):
         layers.append(Layer(weights=W, biases=b, shift=draw(st.integers(0, 8)), activation=act,
                             act_bits=act_bits, approx=tuple(recs)))
         fan, op_bits = n, act_bits
+    return MLP(n_inputs=n_in, input_bits=in_bits, layers=tuple(layers))
+
+
+def random_mlp(sizes, rng: np.random.Generator, *, weights: str = "int", wmax: int = 127, bias: int = 2000,
+               shift: int = 6, act_bits: int = 8, input_bits: int = 4, name: str = "mlp") -> MLP:
+    """An exact MLP of layer widths ``sizes`` (inputs first) drawn from ``rng``: QReLU hidden
+    layers (``shift``, ``act_bits``), a linear output layer without shift, biases in
+    [-bias, bias); weights uniform in [-wmax, wmax] (``"int"``) or +-2**0..5 (``"pow2"``)."""
+    layers = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = k == len(sizes) - 2
+        if weights == "pow2":
+            W = (rng.choice([-1, 1], (b, a)) * 2 ** rng.integers(0, 6, (b, a))).tolist()
+        else:
+            W = rng.integers(-wmax, wmax + 1, size=(b, a)).tolist()
+        layers.append(Layer(weights=W, biases=rng.integers(-bias, bias, size=b).tolist(), shift=0 if last else shift,
+                            activation="linear" if last else "qrelu", act_bits=act_bits))
+    return MLP(n_inputs=sizes[0], input_bits=input_bits, layers=tuple(layers), name=name)
+
+
+def extreme_mlp(rng: np.random.Generator) -> MLP:
+    """An exact MLP at the edges of what the IR allows: wide inputs and activations (no
+    one-hot code), weights up to 2**23, biases up to 2**47, shifts up to 48."""
+    n_in = int(rng.integers(1, 7))
+    in_bits = int(rng.choice([1, 4, 8, 9, 16]))
+    sizes = [int(rng.integers(1, 5)) for _ in range(int(rng.integers(0, 3)))] + [int(rng.integers(2, 5))]
+    wtop = int(rng.choice([3, 1 << 10, (1 << 23) - 1]))
+    layers, fan = [], n_in
+    for li, n in enumerate(sizes):
+        last = li == len(sizes) - 1
+        btop = int(rng.choice([10, 1 << 30, (1 << 47) - 1]))
+        layers.append(Layer(weights=rng.integers(-wtop, wtop + 1, size=(n, fan)),
+                            biases=rng.integers(-btop, btop + 1, size=n), shift=int(rng.integers(0, 49)),
+                            activation="linear" if last and rng.random() < 0.5 else "qrelu",
+                            act_bits=int(rng.choice([1, 8, 16]))))
+        fan = n
     return MLP(n_inputs=n_in, input_bits=in_bits, layers=tuple(layers))
 
 

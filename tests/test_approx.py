@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -11,8 +13,7 @@ from approxmlp.search.genome import Population, allowed_weights, project_weights
 from approxmlp.search.evaluate import evaluate_population
 from approxmlp.core.csd import csd
 from approxmlp.core.golden import evaluate
-from approxmlp.core.ir import Layer, MLP
-from tests.strategies import inputs_for, mlps
+from tests.strategies import extreme_mlp, inputs_for, mlps
 
 
 def test_allowed_weights():
@@ -60,20 +61,8 @@ def _extreme_population(rng: np.random.Generator) -> tuple[Population, np.ndarra
     """Genes at the edges of what the IR allows: wide inputs and activations (no one-hot
     code), weights up to 2**23 (float64 and int64 accumulators), huge biases and shifts,
     product truncations past the product width, compare drops past 64 bits."""
-    n_in = int(rng.integers(1, 7))
-    in_bits = int(rng.choice([1, 4, 8, 9, 16]))
-    sizes = [int(rng.integers(1, 5)) for _ in range(int(rng.integers(0, 3)))] + [int(rng.integers(2, 5))]
-    wtop = int(rng.choice([3, 1 << 10, (1 << 23) - 1]))
-    layers, fan = [], n_in
-    for li, n in enumerate(sizes):
-        last = li == len(sizes) - 1
-        btop = int(rng.choice([10, 1 << 30, (1 << 47) - 1]))
-        layers.append(Layer(weights=rng.integers(-wtop, wtop + 1, size=(n, fan)),
-                            biases=rng.integers(-btop, btop + 1, size=n), shift=int(rng.integers(0, 49)),
-                            activation="linear" if last and rng.random() < 0.5 else "qrelu",
-                            act_bits=int(rng.choice([1, 8, 16]))))
-        fan = n
-    base = MLP(n_inputs=n_in, input_bits=in_bits, layers=tuple(layers))
+    base = extreme_mlp(rng)
+    n_in, in_bits = base.n_inputs, base.input_bits
     pop = Population.from_mlp(base, 6)
     for li, layer in enumerate(base.layers):
         bits = base.operand_bits(li)
@@ -130,6 +119,14 @@ def test_individual_roundtrip(tiny_approx):
 
 
 def _search_setup():
+    """A PTQ wine 13-4-3 IR, its training codes and labels, a made-up cost model: the search's
+    test bed. Trained once per process (deterministic: seed 0); fresh arrays for every caller."""
+    ir, X, y, cost = _trained_search_setup()
+    return ir, X.copy(), y.copy(), cost
+
+
+@functools.cache
+def _trained_search_setup():
     from approxmlp.cost.features import FEATURES
     from approxmlp.cost.model import CostModel
     from approxmlp.frontend.data import load_dataset

@@ -1,16 +1,122 @@
-"""The benchmark runner behind `make bench`, end to end on one small data set (quick settings)."""
+"""The benchmark runner behind `make bench`: its reports rendered from a fabricated run
+(golden text), its modules' imports, and end to end on one small data set (quick settings)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from flows.bench import report
 from flows.bench import run as bench
 
+from . import bench_data
 from .conftest import SHARED, needs_shared
+
+GOLDEN = Path(__file__).parent / "golden" / "bench"
+BENCH = Path(bench.__file__).parent
+
+
+def _old_scaling_run() -> dict:
+    """A scaling run on its own, stopped half-way, measured before peak memory read VmHWM."""
+    res = bench_data.scaling() | {"via": "python -m flows.bench.scaling", "commit": "bbb2222", "date": "2026-12-05"}
+    del res["total_s"], res["load"]
+    for row in res["ladder"][:2]:
+        del row["train"]["memory"]
+    return res
+
+
+def rendered() -> dict[str, str]:
+    """The reports of the fabricated run (:mod:`tests.bench_data`), by file name in ``golden/bench``."""
+    from flows.bench import scaling
+
+    rows, meta = bench_data.rows(), bench_data.meta() | {"png": "docs/benchmarks.png"}
+    return {"BENCHMARKS.md": report.markdown(rows, meta).rstrip("\n") + "\n\n"
+                             + "\n".join(scaling.markdown(bench_data.scaling())),
+            "headline.md": report.headline(rows, meta) + "\n",
+            "scaling-partial.md": "\n".join(scaling.markdown(_old_scaling_run())) + "\n"}
+
+
+@pytest.mark.parametrize("name", ["BENCHMARKS.md", "headline.md", "scaling-partial.md"])
+def test_reports_of_a_fabricated_run_match_the_golden_text(name):
+    """Any change to BENCHMARKS.md's or the README's wording must be deliberate: regenerate with
+    ``python -m tests.test_bench``."""
+    assert rendered()[name] == (GOLDEN / name).read_text()
+
+
+def test_render_writes_the_reports_from_the_kept_numbers_alone(tmp_path):
+    """``--render``: results.json, meta.json and scaling/scaling.json in, the golden report out
+    (plus the sentence saying it was rendered), and the README's headline block replaced."""
+    out = tmp_path / "work"
+    (out / "scaling").mkdir(parents=True)
+    (out / "results.json").write_text(json.dumps(bench_data.rows()))
+    (out / "meta.json").write_text(json.dumps(bench_data.meta()))
+    (out / "scaling" / "scaling.json").write_text(json.dumps(bench_data.scaling()))
+    md, png, readme = tmp_path / "BENCHMARKS.md", tmp_path / "docs" / "benchmarks.png", tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{report.HEADLINE_BEGIN}\nold\n{report.HEADLINE_END}\n\nrest\n")
+    assert bench.main(["--render", "--out", str(out), "--md", str(md), "--png", str(png), "--readme", str(readme),
+                       "--results", str(tmp_path / "results")]) == 0
+    text = md.read_text()
+    said = re.search(r" This file was written from that run's kept results by `--render` at commit [^.]+\.", text)
+    assert said and text.replace(said.group(0), "") == (GOLDEN / "BENCHMARKS.md").read_text()
+    assert readme.read_text() == (f"# x\n\n{report.HEADLINE_BEGIN}\n{(GOLDEN / 'headline.md').read_text()}"
+                                  f"{report.HEADLINE_END}\n\nrest\n")
+    assert png.stat().st_size > 10_000
+    assert json.loads((tmp_path / "results" / "results.json").read_text()) == bench_data.rows()
+
+
+def _bench_imports(path: Path) -> set[str]:
+    """The flows.bench modules ``path`` imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "flows.bench":
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flows.bench."):
+            names.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[2] for a in node.names if a.name.startswith("flows.bench.")}
+    return names
+
+
+def test_bench_modules_import_each_other_without_a_circle():
+    graph = {p.stem: _bench_imports(p) - {p.stem} for p in BENCH.glob("*.py") if p.stem != "__init__"}
+    assert graph["common"] == set(), "flows/bench/common.py is the shared base: it imports no other bench module"
+    done: set[str] = set()
+
+    def visit(m: str, path: tuple[str, ...]) -> None:
+        if m in path:
+            pytest.fail("import circle: " + " -> ".join(path[path.index(m):] + (m,)))
+        if m not in done:
+            for n in sorted(graph.get(m, ())):
+                visit(n, path + (m,))
+            done.add(m)
+
+    for m in sorted(graph):
+        visit(m, ())
+
+
+def test_bench_modules_define_repo_and_log_once():
+    for p in BENCH.glob("*.py"):
+        tree = ast.parse(p.read_text())
+        defs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        defs |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        if p.stem != "common":
+            assert not defs & {"REPO", "log", "commit"}, f"{p.name} defines {defs & {'REPO', 'log', 'commit'}}"
+
+
+def test_the_previous_runs_figures_are_data():
+    """history.json has a row per data set it compares, and the table renders from it."""
+    from flows.bench.common import history
+    from flows.bench.suite import BENCHES
+
+    previous = history()["previous_run"]
+    assert set(previous["sets"]) <= {b.name for b in BENCHES}
+    assert all(set(v) == {"reduction_1pct", "reduction_5pct", "explore_s"} for v in previous["sets"].values())
+    table = "\n".join(report._selection_change(bench_data.rows()))
+    assert previous["note"] in table and "| Cardio | 108.7x | 7.5x | 814.3x | 150.0x |" in table
 
 
 def test_unknown_data_set_is_refused(capsys):
@@ -20,21 +126,12 @@ def test_unknown_data_set_is_refused(capsys):
     assert "unknown data set Nope" in capsys.readouterr().err
 
 
-def _pt(i, val, area, *, bound=None, verified=True, exact=False, test=None):
-    """A realized design as the bench keeps it; ``bound``: its loss bound (exact: 0)."""
-    loss = {"loss": 0.0, "low": -0.01, "high": 0.01, "n": 100, "worse": 0, "better": 0}
-    return {"id": i, "exact": exact, "validation_accuracy": val, "test_accuracy": val if test is None else test,
-            "validation_interval": [val - 0.05, val + 0.03], "test_interval": [val - 0.04, val + 0.02],
-            "validation_loss": loss, "test_loss": loss, "loss_bound": 0.0 if exact else bound,
-            "verified": verified, "printed": {"area_cm2": area, "power_mw": area * 3}}
-
-
 def test_budget_selection_takes_the_smallest_verified_design_certified_within_the_loss():
     """On the loss bound (explore's rule); the point estimate and test accuracy never decide."""
-    points = [_pt("exact", 0.90, 10.0, exact=True), _pt("a", 0.895, 4.0, bound=0.009), _pt("b", 0.88, 2.0, bound=0.02),
-              _pt("c", 0.86, 1.0, bound=0.05), _pt("d", 0.89, 0.5, bound=0.0, verified=False),
-              _pt("e", 0.70, 0.25, bound=0.3, test=0.99),  # would win every budget if test accuracy chose
-              _pt("f", 0.90, 0.6, bound=0.051)]  # no loss on its point estimate, but not certified within 5%
+    points = [bench_data.point("exact", 0.90, 10.0, exact=True), bench_data.point("a", 0.895, 4.0, bound=0.009), bench_data.point("b", 0.88, 2.0, bound=0.02),
+              bench_data.point("c", 0.86, 1.0, bound=0.05), bench_data.point("d", 0.89, 0.5, bound=0.0, verified=False),
+              bench_data.point("e", 0.70, 0.25, bound=0.3, test=0.99),  # would win every budget if test accuracy chose
+              bench_data.point("f", 0.90, 0.6, bound=0.051)]  # no loss on its point estimate, but not certified within 5%
     got = bench._budgets(points, "printed")
     assert [e["design"] for e in got["budgets"]] == ["a", "b", "c"]
     assert got["budgets"][1]["accuracy"] == 0.88 and got["budgets"][1]["validation_accuracy"] == 0.88
@@ -42,19 +139,19 @@ def test_budget_selection_takes_the_smallest_verified_design_certified_within_th
     assert got["budgets"][0]["reduction"] == pytest.approx(2.5)
     assert got["budgets"][2]["power_reduction"] == pytest.approx(10.0)
     # nothing certified: the exact design is the pick, and the table says how sure each figure is
-    alone = bench._budgets([points[0], _pt("g", 0.93, 1.0, bound=0.2)], "printed")
+    alone = bench._budgets([points[0], bench_data.point("g", 0.93, 1.0, bound=0.2)], "printed")
     assert [e["design"] for e in alone["budgets"]] == ["exact"] * 3
 
 
 def test_half_the_date24_area_picks_on_validation_and_reports_test():
-    points = [_pt("exact", 0.95, 40.0, exact=True, test=0.94), _pt("a", 0.93, 6.4, bound=0.05, test=0.90),
-              _pt("b", 0.92, 6.0, bound=0.06, test=0.99), _pt("c", 0.96, 6.45, bound=0.0, verified=False, test=0.96),
-              _pt("d", 0.97, 6.6, bound=0.0, test=0.97)]
-    assert bench.most_accurate_under(points, 6.5)["id"] == "a"   # b's better test accuracy never decides
-    assert bench.most_accurate_under(points, 5.0) is None
+    points = [bench_data.point("exact", 0.95, 40.0, exact=True, test=0.94), bench_data.point("a", 0.93, 6.4, bound=0.05, test=0.90),
+              bench_data.point("b", 0.92, 6.0, bound=0.06, test=0.99), bench_data.point("c", 0.96, 6.45, bound=0.0, verified=False, test=0.96),
+              bench_data.point("d", 0.97, 6.6, bound=0.0, test=0.97)]
+    assert report.most_accurate_under(points, 6.5)["id"] == "a"   # b's better test accuracy never decides
+    assert report.most_accurate_under(points, 5.0) is None
     row = {"name": "Pendigits", "published": {"date24": (0.901, 13.0)}, "points": points, "explore_s": 600.0,
            "targets": {"printed": bench._budgets(points, "printed")}}
-    text = "\n".join(bench._date24_section([row, {"name": "Seeds", "published": {}, "points": []}]))
+    text = "\n".join(report._date24_section([row, {"name": "Seeds", "published": {}, "points": []}]))
     line = next(x for x in text.splitlines() if x.startswith("| Pendigits"))
     assert "a, 0.930 / 0.900, 6.4" in line and "(≥ DATE'24)" not in line and "| 600 |" in line
     assert "Seeds" not in text
@@ -66,7 +163,7 @@ def test_half_the_date24_area_picks_on_validation_and_reports_test():
 @needs_shared(SHARED / "datasets" / "seeds")
 def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     md, png, readme = tmp_path / "BENCHMARKS.md", tmp_path / "fronts.png", tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{bench.HEADLINE_BEGIN}\nold\n{bench.HEADLINE_END}\n\nrest\n")
+    readme.write_text(f"# x\n\n{report.HEADLINE_BEGIN}\nold\n{report.HEADLINE_END}\n\nrest\n")
     code = bench.main(["--only", "Seeds", "--quick", "--out", str(tmp_path / "work"), "--md", str(md),
                        "--png", str(png), "--readme", str(readme)])
     assert code == 0
@@ -153,9 +250,9 @@ def test_a_scaling_section_run_on_its_own_says_so_in_the_header_and_the_section(
 
     meta = {"date": "2026-12-06", "machine": "m", "version": "0.1.0", "commit": "aaa1111", "yosys": "Yosys 0.70",
             "verilator": "Verilator 5.048", "total_min": 90.0, "png": "fronts.png"}
-    text = bench.markdown([], meta | {"scaling_rerun": "bbb2222"})
+    text = report.markdown([], meta | {"scaling_rerun": "bbb2222"})
     assert "except the *published* columns and the scaling section, re-run on its own at commit bbb2222" in text
-    assert "re-run on its own" not in bench.markdown([], meta)
+    assert "re-run on its own" not in report.markdown([], meta)
     standalone = scaling.markdown({"via": "python -m flows.bench.scaling", "commit": "bbb2222", "date": "2026-12-06"})
     assert "From `python -m flows.bench.scaling` at commit bbb2222 on 2026-12-06" in "\n".join(standalone)
     assert " at commit " not in "\n".join(scaling.markdown({"via": "make bench"}))
@@ -178,3 +275,8 @@ def test_a_scaling_network_run_again_synthesizes_again(tmp_path, monkeypatch):
     monkeypatch.setattr(scaling, "run_step", step)
     scaling.run_network(scaling.Rung("digits", "digits", (3,)), tmp_path, out, explore={}, train={}, seed=0)
     assert seen == [("train", []), ("compile", []), ("explore", [])]
+
+
+if __name__ == "__main__":  # regenerate the golden reports after a deliberate change of wording
+    for name, text in rendered().items():
+        (GOLDEN / name).write_text(text)

@@ -126,6 +126,7 @@ def workflow_run(tmp_path_factory):
     return repo, results
 
 
+@pytest.mark.xdist_group("ci_workflow")
 @heavy
 def test_workflow_run_steps_pass(workflow_run):
     repo, results = workflow_run
@@ -164,6 +165,7 @@ def tampered(workflow_run, tmp_path_factory) -> Path:
     return bad
 
 
+@pytest.mark.xdist_group("ci_workflow")
 @heavy
 def test_verify_exits_1_on_tampered_rtl_and_writes_junit(tampered):
     junit = tampered / "junit.xml"
@@ -188,6 +190,7 @@ def test_verify_exits_1_on_tampered_rtl_and_writes_junit(tampered):
     assert cases["lint"].find("failure") is None       # the tamper is lint-clean: a pure mismatch
 
 
+@pytest.mark.xdist_group("ci_workflow")
 @heavy
 def test_assert_design_verifies_in_a_users_test_suite(workflow_run, tampered):
     # In your own tests/test_hardware.py, after `approxmlp compile ... --out hw`:

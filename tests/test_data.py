@@ -15,11 +15,8 @@ from approxmlp.frontend.data import BUILTIN, load_dataset
 from approxmlp.frontend.dataset import Dataset
 from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.errors import DataError
+from tests.conftest import DATASETS, SPLITS, needs_shared
 from tests.test_cli import assert_clean_failure, run
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-SPLITS = SHARED / "splits"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data sets not found at {SHARED}")
 
 #: Reference splits whose features the README says are already k/16 in [0, 1).
 GRID_SPLITS = ("Breast_Cancer", "RedWine")
@@ -318,7 +315,7 @@ def test_dataset_checks_its_own_shapes():
 
 
 # ----------------------------------------------------------------------------- reference data
-@needs_shared
+@needs_shared(DATASETS)
 @pytest.mark.parametrize("name,n_train,n_test,n_features,n_classes", [
     ("Arrhythmia", 316, 136, 274, 13), ("Breast_Cancer", 478, 205, 10, 2), ("Cardio", 1488, 638, 21, 3),
     ("Pendigits", 7694, 3298, 16, 10), ("RedWine", 1119, 480, 11, 6), ("WhiteWine", 3428, 1470, 11, 7)])
@@ -327,16 +324,16 @@ def test_reference_splits_load(name, n_train, n_test, n_features, n_classes):
     assert (len(d.y_train), len(d.y_test), d.n_features, d.n_classes) == (n_train, n_test, n_features, n_classes)
 
 
-@needs_shared
+@needs_shared(DATASETS)
 def test_reference_csvs_load():
-    arr = load_dataset(str(SHARED / "arrhythmia" / "arrhythmia.csv"))  # ','-separated, empty fields imputed
+    arr = load_dataset(str(DATASETS / "arrhythmia" / "arrhythmia.csv"))  # ','-separated, empty fields imputed
     assert arr.n_features == 279 and arr.n_classes == 13 and np.isfinite(arr.X_train).all()
     assert arr.classes[:3] == ("1", "2", "3") and arr.classes[-1] == "16"
-    bc = load_dataset(str(SHARED / "breast_cancer" / "breast_cancer.csv"))
+    bc = load_dataset(str(DATASETS / "breast_cancer" / "breast_cancer.csv"))
     assert bc.classes == ("2", "3") and bc.feature_names[0] == "X1"
 
 
-@needs_shared
+@needs_shared(DATASETS)
 @pytest.mark.parametrize("name", GRID_SPLITS)
 def test_quantization_rule_maps_the_4bit_grid_back_to_k(name):
     """The splits hold k/16. With lo = 0 and hi = 15/16 (what fit() finds when a feature
@@ -351,7 +348,7 @@ def test_quantization_rule_maps_the_4bit_grid_back_to_k(name):
     assert np.array_equal(InputQuantizer.for_prequantized(X.shape[1], 4)(X), k.astype(np.int64))
 
 
-@needs_shared
+@needs_shared(DATASETS)
 @pytest.mark.parametrize("name", SCALED_SPLITS)
 def test_scaled_splits_are_not_on_the_grid_and_fit_spans_them(name):
     """Pendigits and WhiteWine hold min-max scaled reals in [0, 0.9]: not k/16, so the
@@ -363,7 +360,7 @@ def test_scaled_splits_are_not_on_the_grid_and_fit_spans_them(name):
     assert q.min() == 0 and q.max() == 15
 
 
-@needs_shared
+@needs_shared(DATASETS)
 def test_fit_stretches_a_grid_that_stops_short_of_15():
     """Most split features only reach 14/16, so fit() stretches them: 14/16 -> code 15.
     Use for_prequantized() to keep the literature's integers."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from approxmlp.backend.verilog.primitives import PRIMITIVES, primitive_sources, 
 from approxmlp.core.ir import Layer, MLP, NeuronApprox
 from approxmlp.core.csd import csd
 from approxmlp.backend.tools import find_verilator
+from tests.conftest import REPO, tiny_approx_mlp, tiny_mlp
 from tests.strategies import mlps
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -48,8 +52,35 @@ def test_golden_text_tiny_approx_registered(tiny_approx):
     assert emit_verilog(tiny_approx, registered=True) == (GOLDEN / "tiny_approx_registered.v").read_text()
 
 
-def test_deterministic(tiny_approx):
-    assert emit_verilog(tiny_approx) == emit_verilog(tiny_approx)
+#: Run in a fresh interpreter: the emitted Verilog, the IR's JSON and its hash of a few IRs.
+_EMIT_SCRIPT = """
+import json, sys
+import numpy as np
+from approxmlp.backend.verilog import emit_verilog
+from tests.conftest import tiny_approx_mlp, tiny_mlp
+from tests.strategies import random_mlp
+irs = {"tiny": tiny_mlp(), "tiny_approx": tiny_approx_mlp(),
+       "pow2": random_mlp((6, 5, 4, 3), np.random.default_rng(7), weights="pow2", name="pow2")}
+json.dump({k: {"verilog": emit_verilog(ir, source="m.pt"), "registered": emit_verilog(ir, registered=True),
+               "ir": ir.dumps(), "digest": ir.digest} for k, ir in irs.items()}, sys.stdout)
+"""
+
+
+def _in_fresh_process(script: str, hash_seed: str) -> str:
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_deterministic_across_processes_and_hash_seeds():
+    """Two interpreters with different string-hash seeds (set and dict order of names may
+    differ) emit the same Verilog and the same IR JSON and hash, and so does this one."""
+    a, b = (json.loads(_in_fresh_process(_EMIT_SCRIPT, seed)) for seed in ("1", "2"))
+    assert a == b
+    assert a["tiny_approx"]["verilog"] == emit_verilog(tiny_approx_mlp(), source="m.pt")
+    assert a["tiny"]["digest"] == tiny_mlp().digest and a["tiny"]["ir"] == tiny_mlp().dumps()
 
 
 def test_header_provenance(tiny):
@@ -151,8 +182,6 @@ def test_pendigits_like_rtl_equals_golden(tmp_path):
 
 
 if __name__ == "__main__":  # python -m tests.test_emit: regenerate the golden files, then review the diff
-    from tests.conftest import tiny_approx_mlp, tiny_mlp
-
     (GOLDEN / "tiny.v").write_text(emit_verilog(tiny_mlp()))
     (GOLDEN / "tiny_approx_registered.v").write_text(emit_verilog(tiny_approx_mlp(), registered=True))
 
@@ -181,3 +210,32 @@ def test_a_newline_in_the_model_file_name_stays_inside_a_comment(capsys, tmp_pat
     assert not any(line.startswith(("module evil", "|<b>")) for line in report.splitlines())
     assert "\\|\\<b\\>\\|" in report  # no table cell break, no HTML
     assert plain("a\r\nb\u2028c\td") == "a\\r\\nb\\u2028c\\td" and md("`x` [y]") == "\\`x\\` \\[y\\]"
+
+
+@pytest.mark.slow
+def test_compile_writes_the_same_folder_in_two_processes_with_different_hash_seeds(tmp_path, iris_model):
+    """`approxmlp compile` run twice (different PYTHONHASHSEED): every file the same byte for
+    byte (RTL, IR JSON, quantizer, vectors, ONNX), the report the same but for its timings."""
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out{seed}"
+        script = ("import sys; from approxmlp.cli import main; "
+                  f"sys.exit(main({['compile', str(iris_model), '--data', 'iris', '--out', str(out), '--no-synth', '--no-verify', '-q']!r}))")
+        _in_fresh_process(script, seed)
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]).as_posix() for p in outs[0].rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(outs[1]).as_posix() for p in outs[1].rglob("*") if p.is_file())
+    assert {"rtl/top.v", "ir.json", "report.json"} <= set(files)
+    for name in files:
+        a, b = ((o / name).read_bytes() for o in outs)
+        if name == "report.json":
+            ja, jb = json.loads(a), json.loads(b)
+            for j in (ja, jb):
+                j.pop("timings")
+                j["files"].pop("report.md")  # the hash of report.md, whose timings line differs
+            assert ja == jb
+        elif name == "report.md":
+            assert [x for x in a.decode().splitlines() if "timings:" not in x] == \
+                   [x for x in b.decode().splitlines() if "timings:" not in x]
+        else:
+            assert a == b, name

@@ -46,11 +46,13 @@ def test_every_example_has_a_test_and_a_usage_docstring():
 
 @pytest.fixture(scope="module")
 def example01(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Example 01 run once, read by the tests of 01 and 04 (which must share an xdist worker)."""
     out = tmp_path_factory.mktemp("ex") / "01"
     return out, run_example("01_compile_pytorch_model.py", out, cwd=out.parent)
 
 
 @heavy
+@pytest.mark.xdist_group("example01")
 def test_01_compile_pytorch_model(example01):
     out, r = example01
     hw = out / "hw"
@@ -113,6 +115,7 @@ def test_03_explore_power_budget_says_when_nothing_fits(tmp_path):
 
 
 @heavy
+@pytest.mark.xdist_group("example01")
 def test_04_read_the_rtl(example01, tmp_path):
     out01, _ = example01
     out = tmp_path / "04"

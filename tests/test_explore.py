@@ -17,64 +17,12 @@ from torch import nn
 
 from approxmlp.search.genome import Population
 from approxmlp.search.config import SearchConfig
-from approxmlp.search.front import Scored, pareto_front, thin
+from approxmlp.search.front import Scored
 from approxmlp.search.nsga2 import run_search
+from tests.strategies import random_mlp
 from tests.test_approx import _search_setup
 from tests.test_cli import assert_one_line_failure, run
 from tests.test_synth import fake_yosys
-
-
-def _scored(acc, area, feasible=None) -> Scored:
-    from tests.conftest import tiny_mlp
-
-    n = len(acc)
-    return Scored(pop=Population.from_mlp(tiny_mlp(), n), acc=np.asarray(acc, float), area=np.asarray(area, float),
-                  power=np.zeros(n), feasible=np.ones(n, bool) if feasible is None else np.asarray(feasible))
-
-
-def test_pareto_front_equals_brute_force():
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        n = int(rng.integers(1, 30))
-        acc, area = rng.integers(0, 6, n) / 5, rng.integers(0, 6, n).astype(float)
-        feas = rng.random(n) < 0.8
-        got = pareto_front(_scored(acc, area, feas))
-        want = {(acc[i], area[i]) for i in range(n) if feas[i] and not any(
-            feas[j] and acc[j] >= acc[i] and area[j] <= area[i] and (acc[j] > acc[i] or area[j] < area[i])
-            for j in range(n))}
-        assert set(zip(got.acc.tolist(), got.area.tolist())) == want
-        assert got.pop.size == len(want) and list(got.area) == sorted(got.area)
-
-
-def test_thin_keeps_both_ends_and_at_most_k():
-    front = pareto_front(_scored(np.linspace(0.5, 0.9, 40), np.arange(40.0)))
-    t = thin(front, 7)
-    assert t.pop.size == 7
-    assert t.area[0] == front.area[0] and t.area[-1] == front.area[-1]
-    assert thin(front, 100).pop.size == 40
-
-
-def test_combine_keeps_what_no_front_dominates_and_thins_like_thin():
-    from approxmlp.search.front import combine
-
-    rng = np.random.default_rng(1)
-    a = pareto_front(_scored(rng.integers(0, 20, 30) / 20, rng.integers(1, 40, 30).astype(float)))
-    b = pareto_front(_scored(rng.integers(0, 20, 30) / 20, rng.integers(1, 40, 30).astype(float)))
-    a.pop.biases[0][:, 0] = np.arange(a.pop.size)  # every design distinct
-    b.pop.biases[0][:, 0] = 100 + np.arange(b.pop.size)
-    one = combine([a], 5)  # a single search: exactly what thin() realizes
-    t = thin(a, 5)
-    assert one.acc.tolist() == t.acc.tolist() and one.area.tolist() == t.area.tolist()
-    both = combine([a, b], 1000)
-    pts = list(zip(a.acc, a.area)) + list(zip(b.acc, b.area))
-    want = {(x, y) for x, y in pts if not any(u >= x and v <= y and (u > x or v < y) for u, v in pts)}
-    assert set(zip(both.acc.tolist(), both.area.tolist())) == want
-    assert both.non_dominated == len(want) == both.size and list(both.area) == sorted(both.area)
-    # each point materializes the design it came from
-    for k in range(both.size):
-        src = a if (both.acc[k], both.area[k]) in set(zip(a.acc, a.area)) else b
-        i = [j for j in range(src.pop.size) if (src.acc[j], src.area[j]) == (both.acc[k], both.area[k])][0]
-        assert both.design(k).digest == src.pop.individual(i).digest
 
 
 def test_loss_budget_is_measured_against_the_reference_accuracy():
@@ -172,13 +120,8 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
 
 
 def _random_mlp(n_in: int, hidden: int, n_out: int, seed: int = 0):
-    from approxmlp.core.ir import MLP, Layer
-
-    r = np.random.default_rng(seed)
-    pow2 = lambda shape: (r.choice([-1, 1], shape) * 2 ** r.integers(0, 6, shape)).tolist()
-    return MLP(n_inputs=n_in, input_bits=4, name=f"r{n_in}", layers=(
-        Layer(weights=pow2((hidden, n_in)), biases=r.integers(-200, 200, hidden).tolist(), shift=3),
-        Layer(weights=pow2((n_out, hidden)), biases=r.integers(-200, 200, n_out).tolist(), activation="linear")))
+    return random_mlp((n_in, hidden, n_out), np.random.default_rng(seed), weights="pow2", bias=200, shift=3,
+                      name=f"r{n_in}")
 
 
 def _changed_genes(a: Population, b: Population) -> np.ndarray:

@@ -6,13 +6,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from approxmlp.cost.design import features
-from approxmlp.core.ir import Layer, MLP
 from approxmlp.search.config import SearchConfig
 from approxmlp.cost.population import bit_length, max_masked, population_features, swidth
 from approxmlp.search.genome import Population, allowed_weights
 from approxmlp.search.operators import mutate_one, seed_population
 
-from tests.strategies import mlps
+from tests.strategies import mlps, random_mlp
 
 
 def _reference(pop: Population) -> np.ndarray:
@@ -30,22 +29,12 @@ def test_population_features_match_the_reference(mlp, seed, kind):
     np.testing.assert_allclose(population_features(pop), _reference(pop), rtol=1e-12, atol=1e-12)
 
 
-def _dense(sizes, rng, wmax=127):
-    layers = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        last = k == len(sizes) - 2
-        layers.append(Layer(weights=rng.integers(-wmax, wmax + 1, size=(b, a)).tolist(),
-                            biases=rng.integers(-2000, 2000, size=b).tolist(), shift=0 if last else 6,
-                            activation="linear" if last else "qrelu", act_bits=8))
-    return MLP(n_inputs=sizes[0], input_bits=4, layers=tuple(layers))
-
-
 def test_population_features_on_a_wide_deep_network():
     """digits-sized (64-32-16-10), int and pow2 value sets, with product and activation
     truncations (multi-digit truncated products take their own adder path) and argmax drops."""
     rng = np.random.default_rng(3)
     for kind in ("pow2", "int"):
-        pop = seed_population(_dense([64, 32, 16, 10], rng), SearchConfig(population=12, multipliers=kind), rng)
+        pop = seed_population(random_mlp([64, 32, 16, 10], rng), SearchConfig(population=12, multipliers=kind), rng)
         for li in range(len(pop.weights)):
             pop.product_trunc[li][::3] = rng.integers(0, 4, size=pop.product_trunc[li][::3].shape)
         pop.act_trunc[0][::2] = rng.integers(0, 4, size=pop.act_trunc[0][::2].shape)

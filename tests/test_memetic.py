@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from approxmlp.search.evaluate import PopulationEvaluator  # noqa: E402
-from approxmlp.search.genome import Population, allowed_weights, project_weights  # noqa: E402
-from approxmlp.search.memetic import greedy_descent, memetic_offspring, pick_cuts, single_cuts  # noqa: E402
-from approxmlp.search.retrain import RetrainConfig  # noqa: E402
-from tests.test_approx import _search_setup  # noqa: E402
+from approxmlp.search.evaluate import PopulationEvaluator
+from approxmlp.search.genome import Population, allowed_weights, project_weights
+from approxmlp.search.memetic import greedy_descent, memetic_offspring, pick_cuts, single_cuts
+from approxmlp.search.retrain import RetrainConfig
+from tests.test_approx import _search_setup
 
 
 def _pow2(ir):

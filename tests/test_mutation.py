@@ -39,7 +39,7 @@ import pytest
 
 from approxmlp.cli import main
 from approxmlp.core.golden import evaluate
-from approxmlp.pipeline.compiler import file_hashes, load_ir
+from approxmlp.pipeline.folder import file_hashes, load_ir
 
 #: ``N'[s]<base><digits>``: a sized (or unsized ``'d5``) literal; group 'value' is edited.
 _SIZED = re.compile(r"(?P<size>\d+)?'(?P<sign>[sS]?)(?P<base>[dDhHbBoO])(?P<value>[0-9a-fA-F_]+)")
@@ -265,7 +265,7 @@ def test_x1_times_81_edited_to_80_fails_verify_by_vectors_and_by_proof(tmp_path,
 
     from approxmlp.backend.verilog import emit_verilog
     from approxmlp.core.ir import MLP, Layer
-    from approxmlp.pipeline.compiler import write_vectors
+    from approxmlp.pipeline.folder import write_vectors
 
     ir = MLP(n_inputs=3, input_bits=4, name="w81", layers=(
         Layer(weights=((-20, 81, 7), (33, -5, -60)), biases=(-200, 90), shift=5, act_bits=4),

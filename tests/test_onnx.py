@@ -8,18 +8,18 @@ import sys
 import warnings
 from pathlib import Path
 
+import brevitas.export
 import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from approxmlp.errors import ModelError
 from approxmlp.frontend.loader import load_model
 
 from .conftest import SPLITS, needs_shared
-
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
 def _export(net: nn.Module, n_in: int, path: Path, **kw) -> Path:
@@ -85,7 +85,6 @@ def test_torch_onnx_export_compiles_to_the_state_dicts_ir(tmp_path):
 def test_dynamo_exporter_and_external_data(tmp_path, iris_net, iris_model):
     """torch's default (dynamo) exporter, whose weights may sit in a .data file next to the
     model, reads back as the same float model."""
-    pytest.importorskip("onnxscript")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(iris_net, (torch.zeros(1, 4),), str(tmp_path / "m.onnx"), external_data=True)
@@ -227,7 +226,6 @@ def test_pickles_are_refused_unopened(tmp_path):
 
 
 # ----------------------------------------------------------------------------- QONNX
-brevitas_export = pytest.importorskip("brevitas.export")
 
 
 def _qonnx_classes(path: Path, x: np.ndarray) -> np.ndarray:
@@ -310,7 +308,7 @@ def _user_brevitas(tmp_path: Path, *, weight_quant, act_rounding_floor: bool, pe
     path = tmp_path / "user.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        brevitas_export.export_qonnx(net, input_t=x[:1], export_path=str(path))
+        brevitas.export.export_qonnx(net, input_t=x[:1], export_path=str(path))
     return path
 
 

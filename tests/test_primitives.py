@@ -62,7 +62,7 @@ def _design_folder(tmp_path, ir):
     from approxmlp.backend.verilog import emit_verilog
     from approxmlp.backend.verilog.primitives import write_rtl
     from approxmlp.core.golden import evaluate
-    from approxmlp.pipeline.compiler import file_hashes, write_vectors
+    from approxmlp.pipeline.folder import file_hashes, write_vectors
 
     folder = tmp_path / "design"
     write_rtl(folder / "rtl" / "top.v", emit_verilog(ir))

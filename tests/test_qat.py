@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from approxmlp.core import golden
 from approxmlp.cli import main
+from approxmlp.frontend import qat
 from approxmlp.frontend.data import load_dataset
 from approxmlp.frontend.float_screen import float_screen
 from approxmlp.frontend.input_quantizer import choose_quantizer
@@ -25,11 +26,9 @@ from approxmlp.progress import quiet_epochs
 from approxmlp.errors import ApproxMLPError, ModelError
 from approxmlp.frontend.model_file import INTEGER_MODEL_FORMAT, IntegerModel, load_model
 
-from .conftest import SHARED
 from tests.test_cli import assert_one_line_failure
 
-qat = pytest.importorskip("approxmlp.frontend.qat")
-brevitas_net = pytest.importorskip("approxmlp.frontend.brevitas_net")
+from approxmlp.frontend import brevitas_net
 
 #: Small but real trainings: a few seconds each on one core.
 FAST = dict(epochs=40, float_epochs=60, batch_size=16, patience=20, restarts=1)
@@ -65,6 +64,7 @@ def _logits(net, codes) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- exactness
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 def test_brevitas_equals_golden_on_every_sample(trained, case):
     data, res = trained[case]
@@ -74,6 +74,7 @@ def test_brevitas_equals_golden_on_every_sample(trained, case):
     assert len(res.ir.layers) == len(CASES[case][1]) + 1
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 def test_logits_are_the_integer_accumulators(trained, case):
     """Stronger than class agreement: the float logits are exactly acc * 2**e."""
@@ -84,6 +85,7 @@ def test_logits_are_the_integer_accumulators(trained, case):
     assert np.array_equal(_logits(res.net, codes), np.ldexp(scores.astype(np.float64), e))
 
 
+@pytest.mark.xdist_group("qat_trained")
 def test_float64_fallback_is_exact_too(trained, monkeypatch):
     """Past 2**24 the check runs Brevitas in float64; the classes must not change."""
     data, res = trained["int-2"]
@@ -95,6 +97,7 @@ def test_float64_fallback_is_exact_too(trained, monkeypatch):
     assert np.array_equal(logits, np.ldexp(golden.evaluate(res.ir, codes).scores.astype(np.float64), e))
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 64), corner=st.sampled_from(["random", "zeros", "max", "mixed"]))
@@ -131,6 +134,7 @@ def test_floor_rounding_on_ties():
 
 
 # ----------------------------------------------------------------------------- weights
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", ["pow2-1", "pow2-2"])
 def test_pow2_weights_are_powers_of_two(trained, case):
     _, res = trained[case]
@@ -143,6 +147,7 @@ def test_pow2_weights_are_powers_of_two(trained, case):
         assert nz.max() <= top
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", ["int-1", "int-2"])
 def test_int_weights_and_biases_fit_their_widths(trained, case):
     _, res = trained[case]
@@ -156,6 +161,7 @@ def test_int_weights_and_biases_fit_their_widths(trained, case):
         assert np.abs(layer.weight_matrix).max() > wmax // 4
 
 
+@pytest.mark.xdist_group("qat_trained")
 @pytest.mark.parametrize("case", list(CASES))
 def test_learns_something(trained, case):
     data, res = trained[case]
@@ -219,6 +225,7 @@ def test_deterministic_for_a_seed():
 
 
 # ----------------------------------------------------------------------------- export / load
+@pytest.mark.xdist_group("qat_trained")
 def test_model_file_round_trip(trained, tmp_path):
     data, res = trained["int-2"]
     path = tmp_path / "model.pt"
@@ -235,6 +242,7 @@ def test_model_file_round_trip(trained, tmp_path):
     assert np.array_equal(m.predict(data.X_test), golden.predict(res.ir, res.quantizer(data.X_test)))
 
 
+@pytest.mark.xdist_group("qat_trained")
 def test_loader_does_not_import_brevitas(tmp_path, trained):
     import subprocess
     import sys
@@ -248,6 +256,7 @@ def test_loader_does_not_import_brevitas(tmp_path, trained):
     assert out.stdout.strip() == res.ir.digest
 
 
+@pytest.mark.xdist_group("qat_trained")
 def test_tampered_model_is_refused(tmp_path, trained):
     _, res = trained["int-1"]
     path = tmp_path / "model.pt"
@@ -351,15 +360,13 @@ REFERENCE = [
     ("splits/RedWine", (2,), 0.56),
     ("splits/WhiteWine", (4,), 0.53),
 ]
-DATASETS = SHARED / "datasets"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATASETS.is_dir(), reason=f"reference data sets not found at {DATASETS}")
 @pytest.mark.parametrize("spec,hidden,minimum", REFERENCE,
                          ids=lambda v: Path(v).stem if isinstance(v, str) else None)
-def test_reference_data_sets(spec, hidden, minimum):
-    data = load_dataset(str(DATASETS / spec))
+def test_reference_data_sets(spec, hidden, minimum, datasets):
+    data = load_dataset(str(datasets / spec))
     accs = {}
     for weights in WEIGHT_MODES:
         res = qat.train(data, qat.TrainConfig(hidden=hidden, weights=weights))

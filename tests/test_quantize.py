@@ -27,8 +27,6 @@ from approxmlp.frontend.model_file import load_model, save_model
 from approxmlp.frontend.quantize import (activation_shift, fold_input_scaling, input_quantizer_from_ir, quantize_ptq,
                                          weight_scale_log2)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
 
 # ----------------------------------------------------------------------------- helpers
 def mlp_module(*dims: int, seed: int = 0) -> nn.Sequential:
@@ -333,10 +331,9 @@ LITERATURE = [("splits/Breast_Cancer", (3,)), ("splits/Cardio", (3,)), ("splits/
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data sets not found at {SHARED}")
 @pytest.mark.parametrize("spec,hidden", LITERATURE, ids=[s for s, _ in LITERATURE])
-def test_ptq_on_reference_splits(spec, hidden):
-    d = load_dataset(str(SHARED / spec))
+def test_ptq_on_reference_splits(spec, hidden, datasets):
+    d = load_dataset(str(datasets / spec))
     model = train_float(d.X_train, d.y_train, hidden, d.n_classes, steps=500)
     q = (InputQuantizer.for_prequantized(d.n_features, 4) if InputQuantizer.is_prequantized(d.X_train, 4)
          else InputQuantizer.fit(d.X_train, 4))

@@ -4,16 +4,15 @@ model, the structure stays fixed, the result is deterministic and never worse.""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
-torch = pytest.importorskip("torch")
+import torch
 
-from approxmlp.search.evaluate import PopulationEvaluator  # noqa: E402
-from approxmlp.search.genome import Population, allowed_weights, project_weights  # noqa: E402
-from approxmlp.core.golden import evaluate  # noqa: E402
-from approxmlp.search.retrain import RetrainConfig, _Model, retrain  # noqa: E402
-from tests.strategies import inputs_for, mlps  # noqa: E402
+from approxmlp.search.evaluate import PopulationEvaluator
+from approxmlp.search.genome import Population, allowed_weights, project_weights
+from approxmlp.core.golden import evaluate
+from approxmlp.search.retrain import RetrainConfig, _Model, retrain
+from tests.strategies import inputs_for, mlps
 
 
 def _random_population(base, rng, n=4, kind="int", bits=8):

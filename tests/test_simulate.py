@@ -152,6 +152,7 @@ def mixed_run(tmp_path_factory):
     return designs, results, messages, build_dir
 
 
+@pytest.mark.xdist_group("mixed_run")
 @pytest.mark.sim
 def test_correct_designs_match_on_every_vector(mixed_run):
     designs, results, _, _ = mixed_run
@@ -161,6 +162,7 @@ def test_correct_designs_match_on_every_vector(mixed_run):
         assert np.array_equal(r.rtl, d.expected)
 
 
+@pytest.mark.xdist_group("mixed_run")
 @pytest.mark.sim
 def test_wrong_designs_are_caught_with_sample_inputs_and_classes(mixed_run):
     designs, results, _, _ = mixed_run
@@ -176,6 +178,7 @@ def test_wrong_designs_are_caught_with_sample_inputs_and_classes(mixed_run):
         assert str(first) in str(r)
 
 
+@pytest.mark.xdist_group("mixed_run")
 @pytest.mark.sim
 def test_run_leaves_logs_and_reports_progress(mixed_run):
     _, results, messages, build_dir = mixed_run
@@ -186,6 +189,7 @@ def test_run_leaves_logs_and_reports_progress(mixed_run):
     assert any(m.startswith("simulating") for m in messages)
 
 
+@pytest.mark.xdist_group("mixed_run")
 @pytest.mark.sim
 def test_bench_crash_raises_tool_error_quoting_the_exception(mixed_run, tmp_path, monkeypatch):
     designs, _, _, build_dir = mixed_run            # same sources: Verilator skips the build
@@ -207,6 +211,7 @@ def test_large_runs_are_planned_in_consecutive_parts():
     assert plan_parts(designs, 1) == [[0], [1], [2], [3], [4]]   # a design larger than the limit: alone
 
 
+@pytest.mark.xdist_group("mixed_run")
 @pytest.mark.sim
 def test_a_run_split_into_parts_gives_the_same_results(mixed_run, tmp_path):
     designs, results, _, _ = mixed_run
@@ -219,6 +224,7 @@ def test_a_run_split_into_parts_gives_the_same_results(mixed_run, tmp_path):
     assert any("4 Verilator builds" in m for m in messages) and any(m.startswith("part 4/4: building") for m in messages)
 
 
+@pytest.mark.xdist_group("mixed_run")
 @pytest.mark.sim
 def test_rerun_in_a_used_build_dir_reports_the_new_designs(mixed_run):
     *_, build_dir = mixed_run

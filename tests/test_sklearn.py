@@ -11,13 +11,13 @@ import warnings
 
 import numpy as np
 import pytest
+import skops.io as sio
+from sklearn.neural_network import MLPClassifier
 
 from approxmlp.errors import ModelError
 from approxmlp.frontend.data import load_dataset
 from approxmlp.frontend.loader import load_model
 
-sio = pytest.importorskip("skops.io")
-from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 
 def _fit(name: str = "iris", **kw) -> tuple[MLPClassifier, object]:

@@ -65,8 +65,8 @@ from approxmlp.core.ranges import analyze
 from approxmlp.search.config import SearchConfig
 from approxmlp.search.nsga2 import run_search
 from approxmlp.search.operators import mutate_one
+from flows.bench.common import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "bench-out" / "calibrate-cost"
 #: (data set, hidden layers, multiplier sets, seed model: float net + PTQ, QAT, QAT with
 #: power-of-two weights (what `approxmlp train [--weights pow2]` writes))

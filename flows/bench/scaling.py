@@ -42,7 +42,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from flows.bench.common import REPO, commit, history, log
+from flows.bench.common import area as _a
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,6 @@ QUICK_TRAIN = {"restarts": 1, "epochs": 20, "float_epochs": 20}
 DIGITS_LIMIT_S = 20 * 60
 
 STEPS = ("train", "search", "realize", "compile", "verify", "synth")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ----------------------------------------------------------------------------- one step, in a child
@@ -311,12 +308,6 @@ def _mb(row: dict) -> str:
     return " / ".join(f"{row[k]['peak_mb']:.0f}" for k in ("train", "explore", "compile"))
 
 
-#: Said under a table whose rows were measured the old way.
-MEMORY_NOT_VALID = ("Peak memory is not given (—) for this run: it read `ru_maxrss`, which on Linux keeps the "
-                    "parent's size from before exec, so every step showed the size of the process that started it "
-                    "(745 MB under `make bench`). Fixed since: the steps now read their own `VmHWM`.")
-
-
 def _topology(row: dict) -> str:
     return row["train"]["topology"]
 
@@ -337,12 +328,6 @@ def _front(row: dict) -> list[str]:
                  f"{p['cells'] if p['cells'] is not None else '—'} | "
                  f"{p['vectors'] - p['mismatches']}/{p['vectors']}{'' if p['passed'] else ' **failed**'} |")
     return L
-
-
-def _a(v) -> str:
-    if v is None:
-        return "—"
-    return f"{v:.1f}" if v >= 100 else f"{v:.3g}"
 
 
 def markdown(res: dict) -> list[str]:
@@ -394,7 +379,7 @@ def markdown(res: dict) -> list[str]:
                      f"{mem[x.index(max(x))]:.0f} MB |")
     L.append("")
     if not all(_memory_valid(r) for r in res["ladder"] + res["digits"] if "error" not in r):
-        L += [MEMORY_NOT_VALID, ""]
+        L += [history()["memory_not_valid"]["note"], ""]  # said under a table measured the old way
     L += ["### digits (64 inputs) with explore's default settings", "",
           "`approxmlp train --data digits --hidden ...`, `approxmlp compile` and `approxmlp explore` with its "
           "defaults (compile first: explore takes the exact design's netlist from the synthesis cache compile "
@@ -444,8 +429,6 @@ def section(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> t
 
 def _provenance() -> dict:
     """The commit and date of a run on its own (``make bench`` gives its section the run's)."""
-    from flows.bench.run import commit
-
     return {"commit": commit(), "date": time.strftime("%Y-%m-%d")}
 
 

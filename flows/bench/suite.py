@@ -22,6 +22,10 @@ SEED_TRAINING = {"pow2": {"weights": "pow2"}, "lean": {"weights": "pow2", "weigh
 SEED_LABELS = {"pow2": "8-bit", "lean": "lean", "lean3": "3-bit act."}
 
 
+#: The targets every front is measured on; EGFET first: the front is searched on it.
+TARGETS = ("printed", "printed-cnt", "fpga-ice40")
+
+
 def train_flags(how: dict) -> str:
     """``{"weights": "pow2", "act_bits": 3}`` as the `approxmlp train` flags it stands for."""
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in how.items())
@@ -62,17 +66,3 @@ BENCHES = (
 PUBLISHED_NOTE = ("*Published* columns: figures of the printed-MLP literature (exact bespoke baselines; "
                   "approximate designs at 1% accuracy loss), EGFET cm², obtained with a commercial flow "
                   "(Synopsys); not produced by this run, given for comparison.")
-
-#: The previous `make bench` (2026-12-06, commit 14c84ab; picks on the validation point
-#: estimate): EGFET area reduction of the pick at 1% and 5% validation loss, and its explore
-#: wall time per set (s), the yardstick of "explore at most 1.5x the previous bench's time".
-PREVIOUS_RUN = {
-    "Breast_Cancer": (410.9, 1790.6, 90), "Cardio": (108.7, 814.3, 156), "Pendigits": (1.0, 7.2, 631),
-    "RedWine": (25.1, 34.8, 137), "WhiteWine": (1509.5, 3295.5, 235), "Seeds": (4.7, 290.9, 82),
-    "Vertebral-3C": (7.1, 205.9, 84), "Balance": (30.6, 52.4, 86), "Mammographic": (7.5, 897.9, 92),
-}
-#: What changed since the previous run, for the comparison table's reader.
-PREVIOUS_RUN_NOTE = ("The previous `make bench` (2026-12-06, commit 14c84ab) picked the smallest design whose "
-                     "validation accuracy cleared the budget (the point estimate), against an exact baseline that "
-                     "`train` had itself chosen on that validation part; 12 of its 27 picks lost more than their "
-                     "budget on test. This run picks on a 90% upper bound of the paired validation loss.")
