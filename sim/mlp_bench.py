@@ -21,7 +21,7 @@ import numpy as np
 import cocotb
 from cocotb.triggers import Timer
 
-from approxmlp.backend.simulate import MANIFEST_ENV, UNRESOLVED, BenchJob, find_mismatches, load_run, save_outputs
+from approxmlp.backend.sim_files import MANIFEST_ENV, UNRESOLVED, BenchJob, find_mismatches, load_run, save_outputs
 
 
 @dataclass

@@ -171,7 +171,8 @@ def test_generated_rtl_meets_issue_21(tmp_path, seed):
 
 @pytest.mark.sim
 def test_pendigits_like_rtl_equals_golden(tmp_path):
-    from approxmlp.backend.simulate import SimDesign, simulate
+    from approxmlp.backend.sim_files import SimDesign
+    from approxmlp.backend.simulate import simulate
     from approxmlp.core.golden import evaluate
 
     X = np.random.default_rng(9).integers(0, 16, size=(300, 16))
@@ -192,7 +193,7 @@ def test_a_newline_in_the_model_file_name_stays_inside_a_comment(capsys, tmp_pat
     import torch
 
     from approxmlp.backend.report import md, plain
-    from approxmlp.backend.simulate import declared_modules
+    from approxmlp.backend.sim_files import declared_modules
     from approxmlp.frontend.floatnet import make_mlp
     from tests.test_cli import compile_args, run
 

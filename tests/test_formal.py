@@ -186,7 +186,8 @@ def test_every_single_constant_edit_that_changes_the_function_fails_the_proof(tm
     constant): each is simulated on every input (3 x 3-bit: 512 vectors) to learn whether
     it changes the function, then proven; a changed function must give a counterexample
     and an unchanged one must be proven."""
-    from approxmlp.backend.simulate import SimDesign, simulate
+    from approxmlp.backend.sim_files import SimDesign
+    from approxmlp.backend.simulate import simulate
 
     ir = MLP(n_inputs=3, input_bits=3, name="mut", layers=(
         Layer(weights=((5, -3, 2), (-1, 6, 3)), biases=(3, -4), shift=1, act_bits=4),

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from approxmlp.backend.verilog import class_width, emit_verilog
 from approxmlp.core.golden import evaluate
-from approxmlp.backend.simulate import SimDesign, simulate
+from approxmlp.backend.sim_files import SimDesign
+from approxmlp.backend.simulate import simulate
 from tests.strategies import inputs_for, mlps
 
 DESIGNS_PER_BUILD = 40

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from approxmlp.errors import DataError, ToolError, VerificationError
-from approxmlp.backend.simulate import (WRAPPER, Mismatch, SimDesign, check_unique_modules, find_mismatches, lint,
-                                load_outputs, load_run, pack_words, save_outputs, simulate, wrapper_verilog,
-                                write_run)
+from approxmlp.backend.lint import lint
+from approxmlp.backend.sim_files import (WRAPPER, Mismatch, SimDesign, check_unique_modules, find_mismatches,
+                                         load_outputs, load_run, pack_words, save_outputs, wrapper_verilog, write_run)
+from approxmlp.backend.simulate import simulate
 
 
 def argmax_verilog(module: str, n: int, bits: int, *, registered: bool = False, tie_high: bool = False) -> str:

@@ -105,7 +105,7 @@ def write_design_folder(folder: Path, ir: MLP, quantizer, inputs: np.ndarray, go
 
 def _realize_in(candidates: list[Candidate], root: Path, opts: CompileOptions, data, quantizer,
                 source: Path | None, timings: dict[str, float], progress: Progress) -> list[DesignRecord]:
-    from ..backend.simulate import lint
+    from ..backend.lint import lint
 
     Xte, yte = quantizer(data.X_test), data.y_test
     reports, rtls, goldens = [], [], []
@@ -200,7 +200,8 @@ def _verify(candidates, rtls, goldens, reports, Xte, yte, root: Path, opts: Comp
     """Simulate every design in one Verilator build, on the test vectors and the extra ones
     (:func:`~approxmlp.pipeline.steps.with_extra_vectors`); several designs get their module
     renamed ``<id>_top`` so that they can share the build."""
-    from ..backend.simulate import SimDesign, simulate
+    from ..backend.sim_files import SimDesign
+    from ..backend.simulate import simulate
     from ..backend.tools import verilator_version
 
     sims = []

@@ -41,7 +41,9 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
     """Lint with ``verilator -Wall``, then simulate with cocotb every test vector and the
     extra vectors of :func:`with_extra_vectors`; a dict for the report (``rtl_classes``:
     the RTL's classes of the test vectors)."""
-    from ..backend.simulate import SimDesign, lint, simulate
+    from ..backend.lint import lint
+    from ..backend.sim_files import SimDesign
+    from ..backend.simulate import simulate
     from ..backend.tools import verilator_version
 
     progress("linting the RTL (verilator --lint-only -Wall)")

@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from ..backend.simulate import declared_modules
+from ..backend.sim_files import declared_modules
 from ..backend.verilog import class_width
 from ..core.ir import MLP
 from .folder import file_hashes, load_ir, read_vectors
@@ -112,7 +112,9 @@ def verify_folders(folders, *, junit: Path | None = None, formal: bool = False,
     folder whose RTL Verilator rejects outright (a lint ``%Error``) is left out of the
     shared build, so it cannot fail the others, and fails with that error. ``junit``:
     one test suite per folder."""
-    from ..backend.simulate import SimDesign, lint, simulate
+    from ..backend.lint import lint
+    from ..backend.sim_files import SimDesign
+    from ..backend.simulate import simulate
     from ..backend.tools import verilator_version
 
     preps = [_prepare(f) for f in folders]
