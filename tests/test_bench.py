@@ -280,3 +280,42 @@ def test_a_scaling_network_run_again_synthesizes_again(tmp_path, monkeypatch):
 if __name__ == "__main__":  # regenerate the golden reports after a deliberate change of wording
     for name, text in rendered().items():
         (GOLDEN / name).write_text(text)
+
+
+def test_rule_sweep_replays_the_pick_rule_at_other_levels():
+    """A design that clears 1% on its point estimate (1 of 100 validation samples worse)
+    but not with 90% confidence: the point-estimate replay picks it, the 90% one keeps the
+    exact design; a design 1 worse and 1 better clears 2% at 0 and 90% alike."""
+    from flows.bench.rule_sweep import bound, markdown, replay
+
+    def point(ident, area, worse, better, test_loss):
+        return {"id": ident, "area_cm2": area, "verification": {"passed": True}, "loss_bound": 0.0,
+                "validation_loss": {"n": 100, "worse": worse, "better": better},
+                "test_loss": {"loss": test_loss}}
+
+    pareto = {"points": [point("exact", 10.0, 0, 0, 0.0), point("p00", 1.0, 1, 0, 0.03),
+                         point("p01", 2.0, 1, 1, 0.0)],
+              "budgets": [{"max_loss": 0.01}, {"max_loss": 0.05}]}
+    assert bound(pareto["points"][1]["validation_loss"], 0) == 0.01
+    assert bound(pareto["points"][1]["validation_loss"], 0.9) > 0.03
+    loose = replay(pareto, 0.0)
+    assert [r["design"] for r in loose] == ["p00", "p00"] and loose[0]["over"] and loose[0]["reduction"] == 10.0
+    strict = replay(pareto, 0.9)
+    assert strict[0]["design"] == "exact" and not strict[0]["over"]
+    assert strict[1]["design"] == "p00" and strict[1]["test_loss"] == 0.03 and not strict[1]["over"]
+    rows = [{"level": 0.9, "over": 0, "picks": 2, "worst_excess": -0.01, "medians": {0.01: 1.0, 0.05: 10.0}}]
+    assert "| 90% | 0 of 2 | -1.0 | 1.0x | 10.0x |" in markdown(rows)
+
+
+@pytest.mark.skipif(not (bench.REPO / "bench-out").is_dir(), reason="no bench-out/ (run make bench)")
+def test_rule_sweep_at_the_default_level_gives_the_bench_picks():
+    """Replayed at explore's default confidence, every budget gets the design explore picked."""
+    import json
+
+    from approxmlp.pipeline.explore import ExploreOptions
+    from flows.bench.rule_sweep import replay
+
+    for path in sorted((bench.REPO / "bench-out").glob("*/explore/pareto.json")):
+        pareto = json.loads(path.read_text())
+        got = [r["design"] for r in replay(pareto, ExploreOptions().confidence)]
+        assert got == [b["design"] for b in pareto["budgets"]], path
