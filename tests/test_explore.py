@@ -316,7 +316,10 @@ def test_ctrl_c_before_the_first_generation_leaves_no_folder(tmp_path):
     model, out = _float_model(tmp_path / "bc.pt", 3, n_in=30, n_out=2), tmp_path / "x"
     argv = ["explore", "--model", str(model), "--data", "breast_cancer", "--out", str(out), "--population", "200",
             "--generations", "5", "-q"]
-    proc = subprocess.Popen([sys.executable, "-m", "approxmlp.cli", *argv], stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it, even where this test runs with it ignored (nohup, a
+    # background job), which the child would otherwise inherit and keep
+    proc = subprocess.Popen([sys.executable, "-m", "approxmlp.cli", *argv], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while not out.exists() and proc.poll() is None:
         time.sleep(0.02)
     assert not (out / "checkpoint.npz").exists()
