@@ -44,8 +44,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
          "(cocotb + Verilator) on 100% of its test vectors and synthesized with Yosys + ABC. *reduction* is "
          "exact / approximate.", "",
          "**Selection is honest, and says how sure it is.** explore holds out a validation part of the training "
-         "split (20%, stratified, seed 0), on which neither the search nor `approxmlp train` chooses anything "
-         "(train early-stops on a part of its own). Each loss-budget pick is the smallest verified design whose "
+         "split (20%, stratified, seed 0), which the search never sees; `approxmlp train` early-stops on it, "
+         "so the exact baseline's validation accuracy is somewhat optimistic and the losses against it somewhat "
+         "pessimistic. Each loss-budget pick is the smallest verified design whose "
          "*paired* validation loss against the exact design (same samples) is within the budget with 90% "
          "one-sided confidence (Tango's score bound), not its point estimate; where nothing smaller is "
          "certified the exact design is the pick (1.0x). Each cell gives the validation accuracy, then the *test* "
