@@ -230,18 +230,24 @@ def _verify(candidates, rtls, goldens, reports, Xte, yte, root: Path, opts: Comp
     return classes
 
 
-def _synthesize(candidates, rtls, reports, root: Path, opts: CompileOptions, progress: Progress) -> None:
-    progress(f"synthesizing {len(candidates)} designs for {opts.target}" if len(candidates) > 1 else
-             f"synthesizing for {opts.target} (Yosys + ABC)")
-    with task(progress if len(candidates) > 1 else None, "synthesized", len(candidates)) as bar:
-        def synth(k: int) -> dict:
-            res = run_synthesis(rtls[k], opts, root / candidates[k].id / "logs")
+def _each_design(n: int, done: str, progress: Progress, work) -> list:
+    """``work(k)`` for each of ``n`` designs, as many at once as there are cores (each runs
+    Yosys processes of its own), in order; a bar of ``done`` designs when there are several."""
+    with task(progress if n > 1 else None, done, n) as bar:
+        def one(k: int):
+            res = work(k)
             bar.advance(1)
             return res
 
-        # each Yosys run is a process of its own: run as many at once as there are cores
         with ThreadPoolExecutor(max_workers=_workers()) as pool:
-            syntheses = list(pool.map(synth, range(len(candidates))))
+            return list(pool.map(one, range(n)))
+
+
+def _synthesize(candidates, rtls, reports, root: Path, opts: CompileOptions, progress: Progress) -> None:
+    progress(f"synthesizing {len(candidates)} designs for {opts.target}" if len(candidates) > 1 else
+             f"synthesizing for {opts.target} (Yosys + ABC)")
+    syntheses = _each_design(len(candidates), "synthesized", progress,
+                             lambda k: run_synthesis(rtls[k], opts, root / candidates[k].id / "logs"))
     for report, syn in zip(reports, syntheses):
         report["synthesis"] = syn
         report |= {key: syn[key] for key in _FIGURES if syn.get(key) is not None}
@@ -251,17 +257,11 @@ def _prove(candidates, rtls, reports, root: Path, opts: CompileOptions, progress
     many = len(candidates) > 1
     if many:
         progress(f"proving {len(candidates)} designs: RTL = reference, netlist = RTL (Yosys SAT)")
-    with task(progress if many else None, "proven", len(candidates)) as bar:
-        def prove(k: int) -> dict:
-            res = run_formal(candidates[k].ir, rtls[k], root / candidates[k].id, reports[k],
-                             registered=opts.registered, module=opts.module, auto=True,
-                             progress=quiet if many else progress)
-            bar.advance(1)
-            return res
-
-        # two Yosys processes per design, one after the other; designs side by side
-        with ThreadPoolExecutor(max_workers=_workers()) as pool:
-            proofs = list(pool.map(prove, range(len(candidates))))
+    # two Yosys processes per design, one after the other; designs side by side
+    proofs = _each_design(len(candidates), "proven", progress,
+                          lambda k: run_formal(candidates[k].ir, rtls[k], root / candidates[k].id, reports[k],
+                                               registered=opts.registered, module=opts.module, auto=True,
+                                               progress=quiet if many else progress))
     for report, proof in zip(reports, proofs):
         report["formal"] = proof
         if proof and proof["counterexample"]:
