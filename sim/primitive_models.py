@@ -4,17 +4,22 @@ the inputs its callers guarantee (shifts of Python ints are arithmetic, as ``>>>
 from __future__ import annotations
 
 
-def qrelu(acc: int, *, ACC_W: int, SHIFT: int, OUT_W: int, TRUNC: int, CAN_NEG: int, CAN_SAT: int) -> int:
+def qrelu(acc: int, *, ACC_W: int, SHIFT: int, OUT_W: int, TRUNC: int, CAN_NEG: int, CAN_SAT: int,
+          SAT_W: int | None = None) -> int:
+    """The low OUT_W bits of the activation saturated at 2**SAT_W - 1 (SAT_W: OUT_W unless given)."""
+    sat_w = OUT_W if SAT_W is None else SAT_W
     v = acc >> SHIFT
-    y = min(max(v, 0), (1 << OUT_W) - 1)
-    return (y >> TRUNC) << TRUNC
+    y = min(max(v, 0), (1 << sat_w) - 1)
+    return ((y >> TRUNC) << TRUNC) & ((1 << OUT_W) - 1)
 
 
-def qrelu_inputs(*, ACC_W: int, SHIFT: int, OUT_W: int, TRUNC: int, CAN_NEG: int, CAN_SAT: int) -> list[int]:
+def qrelu_inputs(*, ACC_W: int, SHIFT: int, OUT_W: int, TRUNC: int, CAN_NEG: int, CAN_SAT: int,
+                 SAT_W: int | None = None) -> list[int]:
     """Every accumulator value the caller may present: negative ones only with CAN_NEG,
-    ones above the output only with CAN_SAT."""
+    ones above the activation's level only with CAN_SAT."""
+    sat_w = OUT_W if SAT_W is None else SAT_W
     values = range(-(1 << (ACC_W - 1)), 1 << (ACC_W - 1))
-    return [a for a in values if (CAN_NEG or a >= 0) and (CAN_SAT or a >> SHIFT < 1 << OUT_W)]
+    return [a for a in values if (CAN_NEG or a >= 0) and (CAN_SAT or a >> SHIFT < 1 << sat_w)]
 
 
 def rescale(acc: int, *, ACC_W: int, SHIFT: int, DROP: int, OUT_W: int) -> int:

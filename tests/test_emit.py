@@ -169,6 +169,41 @@ def test_generated_rtl_meets_issue_21(tmp_path, seed):
             assert "x5" not in line
 
 
+def narrow_readers_mlp(seed: int) -> MLP:
+    """A 6-4-3 network whose hidden outputs are read narrowly (as explore's fronts do it):
+    every reader of neuron 0 masks off its top bits though it can saturate, neuron 1
+    clears its low bit and one reader keeps only that bit (no connection at all), neuron
+    2 is read through masks that clear top and truncated bits alike."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.integers(4, 16, size=(4, 6)) * rng.choice([-1, 1], size=(4, 6))
+    w0[0] = np.abs(w0[0])  # neuron 0 saturates for large inputs
+    w0[2, :3] = np.abs(w0[2, :3])  # and neuron 2 is not constant
+    l0 = Layer(weights=tuple(map(tuple, w0.tolist())), biases=(5, -3, 7, 0), shift=3, act_bits=5,
+               approx=(NeuronApprox(), NeuronApprox(act_trunc=1), NeuronApprox(act_trunc=2), NeuronApprox()))
+    w1 = rng.integers(1, 12, size=(3, 4)) * rng.choice([-1, 1], size=(3, 4))
+    masks1 = ((0b00111, 0b00001, 0b01100, 0b11111),   # n1: only its cleared bit -> removed
+              (0b00011, 0b00110, 0b00111, 0b11111),   # n2: bits [1:0] are cleared
+              (0b00101, 0b00011, 0b00100, 0b11111))
+    l1 = Layer(weights=tuple(map(tuple, w1.tolist())), biases=(1, 2, 3), shift=1, activation="linear",
+               approx=tuple(NeuronApprox(input_masks=m) for m in masks1))
+    return MLP(n_inputs=6, input_bits=4, layers=(l0, l1), name=f"narrow_readers_{seed}")
+
+
+def test_hidden_outputs_are_built_as_wide_as_read(tmp_path):
+    """No bit of a hidden neuron is built that no reader reads, and no reader reads a bit
+    an output truncation clears: the design lints clean without a single ``lint_off``
+    (a Cardio front's design kept one around an unread top bit)."""
+    for seed in range(3):
+        text = emit_verilog(narrow_readers_mlp(seed))
+        assert _lint(tmp_path, text) == "", text
+        assert "lint_off" not in text, text
+        assert ".OUT_W(3), .SAT_W(5)" in text  # neuron 0: read [2:0], saturates at 31
+        formulas = [ln for ln in text.splitlines() if ln.lstrip().startswith("// -- layer[1]")]
+        assert "l0_n1" not in formulas[0] and "l0_n1" in formulas[1], formulas  # mask 0b00001: removed
+        assert "l0_n1[0]" not in text
+        assert "(l0_n2[2:0] & 3'b100)" in text  # mask 0b00111 over two cleared bits
+
+
 @pytest.mark.sim
 def test_pendigits_like_rtl_equals_golden(tmp_path):
     from approxmlp.backend.sim_files import SimDesign
@@ -179,6 +214,10 @@ def test_pendigits_like_rtl_equals_golden(tmp_path):
     designs = [SimDesign(module=f"d{s}", verilog=emit_verilog(pendigits_like(s), module=f"d{s}"), inputs=X,
                          expected=evaluate(pendigits_like(s), X).classes, input_bits=4, out_width=4)
                for s in range(4)]
+    X6 = np.random.default_rng(10).integers(0, 16, size=(300, 6))
+    designs += [SimDesign(module=f"n{s}", verilog=emit_verilog(narrow_readers_mlp(s), module=f"n{s}"), inputs=X6,
+                          expected=evaluate(narrow_readers_mlp(s), X6).classes, input_bits=4, out_width=2)
+                for s in range(3)]
     assert all(r.ok for r in simulate(designs, tmp_path / "sim"))
 
 

@@ -16,6 +16,9 @@ CASES = [
     ("approxmlp_qrelu", dict(ACC_W=8, SHIFT=2, OUT_W=4, TRUNC=0, CAN_NEG=1, CAN_SAT=1)),
     ("approxmlp_qrelu", dict(ACC_W=7, SHIFT=0, OUT_W=4, TRUNC=2, CAN_NEG=0, CAN_SAT=0)),
     ("approxmlp_qrelu", dict(ACC_W=9, SHIFT=3, OUT_W=3, TRUNC=1, CAN_NEG=0, CAN_SAT=1)),
+    # readers that read only the low bits: the value saturates at 2**SAT_W - 1 all the same
+    ("approxmlp_qrelu", dict(ACC_W=10, SHIFT=1, OUT_W=3, SAT_W=6, TRUNC=1, CAN_NEG=1, CAN_SAT=1)),
+    ("approxmlp_qrelu", dict(ACC_W=9, SHIFT=2, OUT_W=4, SAT_W=6, TRUNC=0, CAN_NEG=0, CAN_SAT=0)),
     ("approxmlp_rescale", dict(ACC_W=8, SHIFT=2, DROP=0, OUT_W=6)),
     ("approxmlp_rescale", dict(ACC_W=5, SHIFT=2, DROP=4, OUT_W=5)),
     ("approxmlp_ge", dict(A_W=4, B_W=6, SIGNED=1)),

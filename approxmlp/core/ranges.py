@@ -79,8 +79,12 @@ def analyze(mlp: MLP) -> tuple[tuple[NeuronRange, ...], ...]:
 
     Products of operands that are provably constant (a dead neuron upstream, say) are
     folded into the neuron's constant term, which the emitter adds in place of the bias.
+    An operand mask is reported without the bits an upstream output truncation clears (the
+    code then never reads a bit that is always zero), and a connection whose mask keeps
+    only such bits is no connection.
     """
     operands = [(0, (1 << mlp.input_bits) - 1)] * mlp.n_inputs
+    zeros = [0] * mlp.n_inputs  # known-zero low bits of each operand (an upstream act_trunc)
     result = []
     for layer in mlp.layers:
         neurons = []
@@ -90,6 +94,8 @@ def analyze(mlp: MLP) -> tuple[tuple[NeuronRange, ...], ...]:
             const = layer.biases[j]
             for i, w in enumerate(row):
                 mask = a.input_masks[i] if a.input_masks is not None else None
+                if mask is not None:  # a mask bit over a bit that is always zero keeps nothing
+                    mask &= -1 << zeros[i]
                 lo, hi = operands[i]
                 if w == 0 or mask == 0:
                     continue
@@ -122,6 +128,7 @@ def analyze(mlp: MLP) -> tuple[tuple[NeuronRange, ...], ...]:
                                        out_lo=out_lo, out_hi=out_hi))
         result.append(tuple(neurons))
         operands = [(n.out_lo, n.out_hi) for n in neurons]
+        zeros = [a.act_trunc if layer.activation == "qrelu" else 0 for a in layer.approx]
     return tuple(result)
 
 

@@ -137,6 +137,7 @@ def _ranges(pop) -> list[dict]:
     P = pop.size
     lo = np.zeros((P, base.n_inputs), dtype=np.int64)
     hi = np.full((P, base.n_inputs), (1 << base.input_bits) - 1, dtype=np.int64)
+    zeros = np.zeros((P, base.n_inputs), dtype=np.int64)  # known-zero low bits (an upstream act_trunc)
     out = []
     for li, layer in enumerate(base.layers):
         W, M, B = pop.weights[li], pop.masks[li], pop.biases[li]
@@ -144,9 +145,10 @@ def _ranges(pop) -> list[dict]:
         full = (1 << base.operand_bits(li)) - 1
         qrelu = layer.activation == "qrelu"
         aw, sgn = np.abs(W), np.sign(W)
+        exact_masks = (M == full).all(axis=2)   # the IR then has no masks (ranges: omin = lo)
+        M = M & (-1 << zeros[:, None, :])       # as ranges: a mask keeps no always-zero bit
         act = (W != 0) & (M != 0)
         constop = (lo == hi)[:, None, :]
-        exact_masks = (M == full).all(axis=2)   # the IR then has no masks (ranges: omin = lo)
         cprod = np.where(act & constop, sgn * floor_to(aw * (lo[:, None, :] & M), T), 0)
         const = B + cprod.sum(axis=2)
         omax = max_masked(hi[:, None, :], M)
@@ -172,7 +174,7 @@ def _ranges(pop) -> list[dict]:
         out.append(dict(W=W, M=M, aw=aw, sgn=sgn, T=pop.product_trunc[li], at=at, incl=incl, omax=omax,
                         const=const, v_lo=v_lo, v_hi=v_hi, out_lo=o_lo, out_hi=o_hi, width=width,
                         op_mask=M & ((1 << bit_length(omax)) - 1)))
-        lo, hi = o_lo, o_hi
+        lo, hi, zeros = o_lo, o_hi, at
     return out
 
 

@@ -22,9 +22,10 @@ _ALL_BITS = (1 << 62) - 1
 
 
 def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, operands: list[Signal | None],
-                score: tuple[int, int] | None) -> Signal:
+                score: tuple[int, int] | None, read: int = 0) -> Signal:
     """Write neuron ``j`` of layer ``li``; returns its output (in the last layer, whose
-    ``score`` range is given, the value the argmax compares)."""
+    ``score`` range is given, the value the argmax compares). ``read``: how many low bits
+    of a hidden neuron's output the next layer reads (its masks may clear the top ones)."""
     layer = mlp.layers[li]
     a = layer.approx[j]
     name = f"l{li}_n{j}"
@@ -40,7 +41,7 @@ def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, operands:
     acc = _accumulator(body, r, name, operands)
     if signed:
         return _linear(body, mlp, r, li, j, name, acc)
-    return _qrelu(body, mlp, r, li, j, name, acc, score is not None)
+    return _qrelu(body, mlp, r, li, j, name, acc, score is not None, read)
 
 
 def _constant(body: Body, name: str, value: int, signed: bool, what: str) -> Signal:
@@ -111,10 +112,12 @@ def _linear(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, ac
     return out
 
 
-def _qrelu(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc: Signal, last: bool) -> Signal:
+def _qrelu(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc: Signal, last: bool,
+           read: int) -> Signal:
     """Negative -> 0, else bits ``[s + w - 1 : s]`` of the accumulator, all ones when a bit
     above them is set; low bits cleared by an activation truncation and, in the last
-    layer, by the argmax (``approxmlp_qrelu``)."""
+    layer, by the argmax (``approxmlp_qrelu``). Only the ``read`` low bits of a hidden
+    neuron are built when every reader's mask clears the others (``OUT_W < SAT_W``)."""
     layer = mlp.layers[li]
     a = layer.approx[j]
     top = (1 << layer.act_bits) - 1
@@ -122,16 +125,18 @@ def _qrelu(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, name: str, acc
     d = min(a.cmp_drop, wo) if last else 0
     t = max(a.act_trunc, d)
     neg, sat = r.v_lo < 0, r.v_hi > top
+    w = min(wo, read) if read and not last else wo
     note = (f"QReLU: {'negative -> 0, ' if neg else ''}{'saturate at ' + str(top) + ', ' if sat else ''}"
-            f"bits [{layer.shift + wo - 1}:{layer.shift}]")
+            f"bits [{layer.shift + w - 1}:{layer.shift}]" + (f" (of {wo}: the readers' masks)" if w < wo else ""))
     if a.act_trunc:
         note += f", low {a.act_trunc} cleared"
     if d:
         note += f", low {d} ignored by argmax"
-    out = Signal(name, wo)
+    out = Signal(name, w)
     body.declare(out, None, note)
-    body.lines(instance("approxmlp_qrelu", {"ACC_W": acc.width, "SHIFT": layer.shift, "OUT_W": wo, "TRUNC": t,
-                                            "CAN_NEG": int(neg), "CAN_SAT": int(sat)},
+    widths = {"OUT_W": w} | ({"SAT_W": wo} if w < wo else {})
+    body.lines(instance("approxmlp_qrelu", {"ACC_W": acc.width, "SHIFT": layer.shift} | widths
+                        | {"TRUNC": t, "CAN_NEG": int(neg), "CAN_SAT": int(sat)},
                         f"u_{name}", {"acc": acc.name, "out": name}))
     return out
 
