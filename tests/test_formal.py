@@ -101,6 +101,9 @@ def test_a_changed_constant_is_a_counterexample_the_golden_model_confirms(tmp_pa
     x = np.array([proof.inputs])
     assert evaluate(ir, x).classes[0] != evaluate(mutated, x).classes[0]
     assert f"golden model class {evaluate(ir, x).classes[0]}" in proof.text
+    # each side's class, evaluated on the counterexample by a run of its own
+    assert (f"reference class {evaluate(ir, x).classes[0]}, RTL class {evaluate(mutated, x).classes[0]}"
+            in proof.text), proof.text
 
 
 def _design_folder(tmp_path: Path, ir: MLP, rtl_text: str) -> Path:

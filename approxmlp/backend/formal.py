@@ -67,15 +67,32 @@ _UNPROVEN_TARGETS = ("fpga-ice40", "fpga-xc7")
 # The gold and gate designs are read apart and renamed, then the miter is lowered to gates.
 # No `-ignore_gold_x`: its x-compare lets the SAT solver pick the constant x freely, so a
 # miter of two different circuits was "proven" (caught by tests/test_formal.py's mutations).
+# ABC's `iprove` (SAT sweeping: it proves internal points of the two sides equal and merges
+# them, then rewrites) runs before Yosys' SAT solver: without it, SAT alone had to
+# rediscover that differently built adder trees add the same numbers, and the literature's
+# exact networks (36-130 connections) were not proven within minutes; the residual miter
+# is then small or constant 0. ABC only merges what it has proven, so the SAT answer stands
+# for the circuits as written. The miter has one output (`trigger`): outputs of the two
+# sides (`-make_outputs`) would keep both argmax trees alive and defeat the sweeping, so a
+# counterexample's classes are read by a second, evaluating run (:data:`_EVAL`).
 _MITER = """\
-miter -equiv -flatten -make_outputs gold gate miter
+miter -equiv -flatten gold gate miter
 hierarchy -top miter
 opt -fast
 wreduce
 opt_clean
 techmap
 opt -fast
-sat -prove trigger 0 -show-inputs -show-outputs miter
+abc -script +strash;iprove;
+opt -fast
+sat -prove trigger 0 -show-inputs miter
+"""
+# Both sides on the counterexample's input word: the class each gives.
+_EVAL = """\
+miter -equiv -flatten -make_outputs gold gate miter
+hierarchy -top miter
+flatten
+sat -set in_inp {word} -show-inputs -show-outputs miter
 """
 
 
@@ -146,15 +163,29 @@ def _features(word: int, mlp: MLP) -> tuple[int, ...]:
     return tuple((word >> (b * i)) & ((1 << b) - 1) for i in range(mlp.n_inputs))
 
 
-def _answer(kind: str, seconds: float, log: Path, mlp: MLP, timeout: float, gold: str, gate: str) -> Proof:
-    """The report's answer; a counterexample is run through the golden model."""
+def _answer(kind: str, seconds: float, log: Path, mlp: MLP, timeout: float, gold: str, gate: str,
+            script: str) -> Proof:
+    """The report's answer; a counterexample is run through the golden model and both
+    circuits (``script`` reads them)."""
     if kind == "proven":
         return Proof("proven", seconds, PROVEN, log=log)
     if kind == "timeout":
         return Proof("timeout", seconds, f"not proven within {timeout:g} s", log=log)
-    values = _model_values(log)
-    x = _features(values.get("in_inp", 0), mlp)
+    word = _model_values(log).get("in_inp", 0)
+    x = _features(word, mlp)
     golden = int(evaluate(mlp, np.array([x])).classes[0])
+    values: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(dir=log.parent) as tmp:
+        ev = Path(tmp)
+        for f in log.parent.iterdir():
+            if f.is_file() and f.suffix in (".v", ".lib"):
+                (ev / f.name).write_bytes(f.read_bytes())
+        (ev / "formal.ys").write_text(script + "\n" + _EVAL.format(word=word))
+        try:
+            run_yosys(ev / "formal.ys", ev, ev / "eval.log", timeout)
+            values = _model_values(ev / "eval.log")
+        except (ToolError, YosysTimeout):
+            pass  # the inputs and the golden class are the counterexample; the classes are extra
     text = (f"counterexample: inputs {list(x)}: golden model class {golden}, {gold} class "
             f"{values.get('gold_out', '?')}, {gate} class {values.get('gate_out', '?')}")
     return Proof("counterexample", seconds, text, inputs=x, log=log)
@@ -169,7 +200,7 @@ def prove_rtl_vs_reference(mlp: MLP, rtl: Path, workdir: Path, *, module: str = 
     script = "\n".join(_read_design("rtl.v", module, "gate", primitives=True)
                        + _read_design("reference.v", "reference", "gold"))
     kind, seconds, log = _run(script + "\n" + _MITER, workdir, timeout)
-    return _answer(kind, seconds, log, mlp, timeout, "reference", "RTL")
+    return _answer(kind, seconds, log, mlp, timeout, "reference", "RTL", script)
 
 
 def prove_netlist_vs_rtl(mlp: MLP, rtl: Path, netlist: Path, target: str, workdir: Path, *,
@@ -187,7 +218,7 @@ def prove_netlist_vs_rtl(mlp: MLP, rtl: Path, netlist: Path, target: str, workdi
     script = "\n".join(_read_design("rtl.v", module, "gold", primitives=True) + cells
                        + ["read_verilog -sv netlist.v", "proc", f"rename {module} gate"])
     kind, seconds, log = _run(script + "\n" + _MITER, workdir, timeout)
-    return _answer(kind, seconds, log, mlp, timeout, "RTL", "netlist")
+    return _answer(kind, seconds, log, mlp, timeout, "RTL", "netlist", script)
 
 
 def skipped(reason: str) -> Proof:
