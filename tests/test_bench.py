@@ -165,7 +165,7 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     md, png, readme = tmp_path / "BENCHMARKS.md", tmp_path / "fronts.png", tmp_path / "README.md"
     readme.write_text(f"# x\n\n{report.HEADLINE_BEGIN}\nold\n{report.HEADLINE_END}\n\nrest\n")
     code = bench.main(["--only", "Seeds", "--quick", "--out", str(tmp_path / "work"), "--md", str(md),
-                       "--png", str(png), "--readme", str(readme)])
+                       "--png", str(png), "--readme", str(readme), "--results", str(tmp_path / "results")])
     assert code == 0
     rows = json.loads((tmp_path / "work" / "results.json").read_text())
     assert [r["name"] for r in rows] == ["Seeds"]
@@ -176,13 +176,18 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
         assert (exact["luts"] if target.startswith("fpga") else exact["area_cm2"]) > 0
     text = md.read_text()
     assert "| Seeds | 7-3-3 |" in text and "fronts.png" in text and "## Tool speed" in text
+    # every design proven (RTL = reference, netlist = RTL), counted in a section of its own
+    proved = json.loads((tmp_path / "work" / "proofs.json").read_text())["sets"]["Seeds"]["designs"]
+    assert len(proved) == len(row["points"]) and all(d[k]["status"] == "proven" for d in proved
+                                                     for k in ("rtl_vs_reference", "netlist_vs_rtl"))
+    assert "## Formal proofs" in text and f"| Seeds | {len(proved)} |" in text
     assert png.stat().st_size > 10_000
     head = readme.read_text()
     assert "old" not in head and "| Seeds 7-3-3 |" in head and head.endswith("\nrest\n")
     # --render writes the same report from the run's kept numbers and provenance, running nothing
     md.write_text("stale")
     assert bench.main(["--render", "--out", str(tmp_path / "work"), "--md", str(md), "--png", str(png),
-                       "--readme", str(readme)]) == 0
+                       "--readme", str(readme), "--results", str(tmp_path / "results")]) == 0
     again = md.read_text()
     said = re.search(r" This file was written from that run's kept results by `--render` at commit [^.]+\.", again)
     assert said and again.replace(said.group(0), "") == text and readme.read_text() == head
@@ -319,3 +324,25 @@ def test_rule_sweep_at_the_default_level_gives_the_bench_picks():
         pareto = json.loads(path.read_text())
         got = [r["design"] for r in replay(pareto, ExploreOptions().confidence)]
         assert got == [b["design"] for b in pareto["budgets"]], path
+
+
+def test_the_proofs_section_counts_every_answer():
+    """A run's proof counts as BENCHMARKS.md shows them: a timeout and a counterexample are
+    named, never folded into "proven"; a section proved on its own names its commit."""
+    from flows.bench import proofs
+
+    def d(name, a, b, conns=10):
+        return {"design": name, "connections": conns, "rtl_vs_reference": {"status": a, "seconds": 2.0, "text": a},
+                "netlist_vs_rtl": {"status": b, "seconds": 3.0, "text": b}}
+
+    res = {"timeout_s": 60.0, "wall_s": 120.0, "sets": {
+        "Cardio": {"designs": [d("exact", "proven", "proven", 38), d("p01", "proven", "timeout", 12)], "wall_s": 70},
+        "Seeds": {"designs": [d("exact", "counterexample", "proven")], "wall_s": 50}}}
+    text = "\n".join(proofs.markdown(res))
+    assert "| Cardio | 2 | 12-38 | 2 proven, 4 s, slowest 2.0 s | 1 proven, 1 not proven in time, 6 s, slowest 3.0 s | 70 |" \
+        in text, text
+    assert "| Seeds | 1 | 10-10 | 0 proven, 1 COUNTEREXAMPLE" in text
+    assert "4 of 6 proofs proven" in text and " at commit " not in text
+    alone = "\n".join(proofs.markdown(res | {"via": "python -m flows.bench.proofs", "commit": "abc1234",
+                                             "date": "2026-12-07"}))
+    assert "From `python -m flows.bench.proofs` at commit abc1234 on 2026-12-07" in alone

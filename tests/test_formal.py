@@ -159,6 +159,38 @@ def test_the_synthesized_netlist_is_proven_equal_to_the_rtl(tmp_path):
     assert entry["passed"] and not entry["counterexample"]
 
 
+@pytest.mark.synth
+def test_a_netlist_with_one_cell_changed_is_a_counterexample(tmp_path):
+    """The netlist proof checks the cells after coarse synthesis: one NAND2 turned into an
+    AND2 (each observable, so each changes the function here) is caught, with the input
+    that shows it."""
+
+    from approxmlp.backend.formal import prove_netlist_vs_rtl
+    from approxmlp.backend.synth import synthesize
+
+    ir = tiny_mlp()
+    rtl = tmp_path / "top.v"
+    rtl.write_text(emit_verilog(ir))
+    res = synthesize(rtl, "top", "printed", tmp_path / "synth", cache=False)
+    text = res.netlist.read_text()
+    cells = [m.start() for m in re.finditer(r"\bNAND2X1\b", text)]
+    assert cells, "no NAND2 in the netlist"
+    caught = 0
+    for k, at in enumerate(cells[:3]):
+        bad = tmp_path / f"netlist{k}.v"
+        bad.write_text(text[:at] + "AND2X1 " + text[at + len("NAND2X1 "):])
+        proof = prove_netlist_vs_rtl(ir, rtl, bad, "printed", tmp_path / f"work{k}", timeout=120)
+        if proof.failed:
+            caught += 1
+            assert proof.text.startswith("counterexample: inputs "), proof.text
+            x = np.array([proof.inputs])
+            assert f"golden model class {evaluate(ir, x).classes[0]}, RTL class {evaluate(ir, x).classes[0]}" \
+                in proof.text, proof.text
+        else:
+            assert proof.proven, proof.text  # a cell whose change is masked downstream
+    assert caught >= 1
+
+
 def test_registered_designs_are_skipped_with_a_reason(tmp_path):
     entry = prove_design(tiny_mlp(), tmp_path / "missing.v", netlist=None, target="printed", registered=True)
     assert entry["rtl_vs_reference"].startswith("skipped: registered output")

@@ -77,7 +77,7 @@ def run_formal(ir: MLP, rtl: Path, folder: Path, report: dict, *, registered: bo
         return formal.result_entry(why, why)
     if timeout is None:
         timeout = formal.AUTO_TIMEOUT_S if auto else formal.DEFAULT_TIMEOUT_S
-    progress(f"proving RTL = reference and netlist = RTL (Yosys SAT, at most {timeout:g} s each)")
+    progress(f"proving RTL = reference and netlist = RTL (Yosys and ABC, at most {timeout:g} s each)")
     return formal.prove_design(ir, rtl, netlist=netlist_of(folder, report), target=report.get("target"),
                                registered=registered, module=module, timeout=timeout)
 

@@ -87,7 +87,9 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     row["float_accuracy"] = res.summary["float_accuracy"]["test"]
 
     log(f"{b.name}: explore (NSGA-II, EGFET cost model)")
-    opts = ExploreOptions(target="printed", seed=seed, seed_model=tuple(seed_models),
+    # formal=False: the bench proves every design itself afterwards, in a timed step of its own
+    # (flows/bench/proofs.py), rather than explore's default subset
+    opts = ExploreOptions(target="printed", seed=seed, seed_model=tuple(seed_models), formal=False,
                           **({"population": 24, "generations": 8, "max_designs": 6} if quick else {}))
     t = time.perf_counter()
     summary = run_explore(model, spec, out / "explore", opts, progress=lambda m: None)
@@ -184,15 +186,18 @@ def _meta(total_s: float) -> dict:
             "verilator": verilator_version(), "total_min": total_s / 60}
 
 
-def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_md: list[str]) -> None:
+def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_md: list[str],
+                  proofs_md: list[str] = ()) -> None:
     """BENCHMARKS.md, the plot and the README headline, from one run's numbers."""
     meta = meta | {"png": Path(os.path.relpath(a.png, a.md.parent)).as_posix()}
-    a.md.write_text(markdown(rows, meta).rstrip("\n") + "\n\n" + "\n".join(scaling_md))
+    a.md.write_text(markdown(rows, meta).rstrip("\n") + "\n\n" + "\n".join([*proofs_md, *scaling_md]))
     # the raw per-set, per-budget figures behind the tables (accuracies and losses with their
     # intervals, areas, powers), kept beside BENCHMARKS.md so anyone can recheck them
     a.results.mkdir(parents=True, exist_ok=True)
     (a.results / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     (a.results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if (a.out / "proofs.json").is_file():
+        (a.results / "proofs.json").write_text((a.out / "proofs.json").read_text())
     plot(rows, a.png)
     if update_readme(a.readme, headline(rows, meta)):
         log(f"updated the headline table of {a.readme}")
@@ -202,7 +207,7 @@ def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_m
 def render(a: argparse.Namespace) -> int:
     """``--render``: the reports of the run kept in ``a.out`` (its own numbers and provenance,
     rendered by this code: a change of wording needs no two-hour re-run)."""
-    from flows.bench import scaling
+    from flows.bench import proofs, scaling
 
     try:
         rows = json.loads((a.out / "results.json").read_text())
@@ -215,7 +220,9 @@ def render(a: argparse.Namespace) -> int:
     scaling_md = scaling.markdown(res) if res else []
     # a scaling section run on its own (python -m flows.bench.scaling) after the run says so
     rerun = {"scaling_rerun": res["commit"]} if res.get("via") != "make bench" and "commit" in res else {}
-    write_reports(a, rows, meta | {"rendered_at": commit()} | rerun, scaling_md)
+    kept = a.out / "proofs.json"
+    proofs_md = proofs.markdown(json.loads(kept.read_text())) if kept.is_file() else []
+    write_reports(a, rows, meta | {"rendered_at": commit()} | rerun, scaling_md, proofs_md)
     return 0
 
 
@@ -272,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{b.name}: FAILED: {type(exc).__name__}: {exc}")
             rows.append({"name": b.name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
         (a.out / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    from flows.bench import proofs
+
+    log("proofs: RTL = reference and netlist = RTL for every design")
+    proved = proofs.run(a.out) | {"via": "make bench"}
+    (a.out / "proofs.json").write_text(json.dumps(proved, indent=1) + "\n")
+    proofs_md = proofs.markdown(proved)
     scaling_md, scaling_ok = [], True
     if not (a.only or a.no_scaling):
         from flows.bench import scaling
@@ -285,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             scaling_md, scaling_ok = ["## Scaling", "", f"failed: {type(exc).__name__}: {exc}".splitlines()[0], ""], False
     meta = _meta(time.perf_counter() - t0)
     (a.out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    write_reports(a, rows, meta, scaling_md)
+    write_reports(a, rows, meta, scaling_md, proofs_md)
     failed = [r["name"] for r in rows if "error" in r or not r.get("ok")] + ([] if scaling_ok else ["scaling"])
+    failed += [f"{name} {d['design']} (counterexample)" for name, s in proved["sets"].items() for d in s["designs"]
+               if any(d[k]["status"] == "counterexample" for k in proofs.KINDS)]
     if failed:
         log(f"not every design verified or ran: {', '.join(failed)}")
         return 1
