@@ -176,7 +176,7 @@ def _design_name(out: Path) -> str:
               help="Also write JUnit XML here (with several folders: NAME-<k>.xml for the k-th).")
 @click.option("--formal", is_flag=True,
               help="Also prove the RTL equal to the IR's reference circuit and the netlist equal to the RTL "
-                   "(Yosys SAT, any size); exit 1 on a counterexample.")
+                   "(Yosys and ABC, any size); exit 1 on a counterexample.")
 @click.option("--formal-timeout", type=float, default=None,
               help="Seconds per proof before it is reported as not proven [default: 600].")
 @click.option("-q", "--quiet", is_flag=True)

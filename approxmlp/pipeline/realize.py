@@ -256,7 +256,7 @@ def _synthesize(candidates, rtls, reports, root: Path, opts: CompileOptions, pro
 def _prove(candidates, rtls, reports, root: Path, opts: CompileOptions, progress: Progress) -> None:
     many = len(candidates) > 1
     if many:
-        progress(f"proving {len(candidates)} designs: RTL = reference, netlist = RTL (Yosys SAT)")
+        progress(f"proving {len(candidates)} designs: RTL = reference, netlist = RTL (Yosys and ABC)")
     # two Yosys processes per design, one after the other; designs side by side
     proofs = _each_design(len(candidates), "proven", progress,
                           lambda k: run_formal(candidates[k].ir, rtls[k], root / candidates[k].id, reports[k],
