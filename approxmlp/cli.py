@@ -58,7 +58,7 @@ def cli() -> None:
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--no-formal", is_flag=True,
               help="Skip the formal proofs (RTL = reference circuit, netlist = RTL); by default they run "
-                   "on designs of at most 160 kept connections, 120 s per proof.")
+                   "on designs of at most 12 kept connections, 120 s per proof.")
 @click.option("--clock-hz", type=float, default=5.0, show_default=True, help="Clock for the dynamic power estimate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split of CSV and built-in data.")
 @OPT_REQUANTIZE
@@ -277,7 +277,7 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
 @click.option("--no-formal", is_flag=True,
               help="Skip the formal proofs of the realized designs (run by default on designs of at most "
-                   "160 kept connections, 120 s per proof).")
+                   "12 kept connections, 120 s per proof; `verify --formal` proves any).")
 @click.option("--label", default=None, help="Label column of a CSV.")
 @OPT_REQUANTIZE
 @click.option("-q", "--quiet", is_flag=True)

@@ -31,6 +31,8 @@ def test_demo_shows_an_approximate_design_5x_smaller_certified_within_its_budget
     # and the promise held on the test split, which chose nothing
     assert exact["test_accuracy"] - chosen["test_accuracy"] <= DEMO_BUDGET
     assert chosen["verification"]["passed"] and exact["verification"]["passed"]
+    # every design the demo makes is proven: RTL = reference and netlist = RTL (issue 19)
+    assert s["formal"]["proofs"] == {"proven": 2 * len(s["points"])}, s["formal"]
     assert exact["area_cm2"] / chosen["area_cm2"] >= 5 and exact["power_mw"] / chosen["power_mw"] >= 5
     lo, hi = chosen["test_interval"]
     assert lo < chosen["test_accuracy"] < hi

@@ -80,6 +80,8 @@ class ExploreOptions:
     requantize: bool = False
     #: Prove every realized design (RTL = reference, netlist = RTL) where that is quick.
     formal: bool = True
+    #: The largest design (kept connections) proven; None: AUTO_MAX_CONNECTIONS.
+    formal_max_connections: int | None = None
 
     @property
     def seed_models(self) -> tuple[Path, ...]:
@@ -203,7 +205,7 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     for k, (label, seed_ir) in enumerate(seeds):
         if seed_ir is not ir:  # the seed models as trained, for comparison
             candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
-    designs = _realize(candidates, data, quantizer, parts, out, replace(copts, formal=opts.formal, onnx=False),
+    designs = _realize(candidates, data, quantizer, parts, out, replace(copts, formal=opts.formal, formal_max_connections=opts.formal_max_connections, onnx=False),
                        progress)
     summary = summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds], rule)
     write_json(out / "pareto.json", summary)

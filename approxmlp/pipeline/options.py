@@ -27,6 +27,8 @@ class CompileOptions:
     synth: bool = True
     #: prove RTL = reference and netlist = RTL where that is quick (see :func:`run_formal`)
     formal: bool = True
+    #: the largest design (kept connections) proven by default; None: AUTO_MAX_CONNECTIONS
+    formal_max_connections: int | None = None
     clock_hz: float = 5.0
     module: str = "top"
     label: str | None = None

@@ -261,6 +261,7 @@ def _prove(candidates, rtls, reports, root: Path, opts: CompileOptions, progress
     proofs = _each_design(len(candidates), "proven", progress,
                           lambda k: run_formal(candidates[k].ir, rtls[k], root / candidates[k].id, reports[k],
                                                registered=opts.registered, module=opts.module, auto=True,
+                                               max_connections=opts.formal_max_connections,
                                                progress=quiet if many else progress))
     for report, proof in zip(reports, proofs):
         report["formal"] = proof

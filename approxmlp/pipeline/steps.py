@@ -64,16 +64,19 @@ def run_verification(ir: MLP, rtl: Path, inputs: np.ndarray, expected: np.ndarra
 
 
 def run_formal(ir: MLP, rtl: Path, folder: Path, report: dict, *, registered: bool, module: str = "top",
-               timeout: float | None = None, auto: bool = False, progress: Progress = quiet) -> dict:
+               timeout: float | None = None, auto: bool = False, max_connections: int | None = None,
+               progress: Progress = quiet) -> dict:
     """The report's ``formal`` entry for the design in ``folder`` (its netlist and target
     read from ``report``). ``auto``: the default run of compile and explore, which skips
-    networks of more than :data:`~approxmlp.backend.formal.AUTO_MAX_CONNECTIONS` weights
-    and gives each proof :data:`~approxmlp.backend.formal.AUTO_TIMEOUT_S`."""
+    networks of more than ``max_connections`` (default
+    :data:`~approxmlp.backend.formal.AUTO_MAX_CONNECTIONS`) weights and gives each proof
+    :data:`~approxmlp.backend.formal.AUTO_TIMEOUT_S`."""
     from ..backend import formal
 
-    if auto and formal.connections(ir) > formal.AUTO_MAX_CONNECTIONS:
+    limit = formal.AUTO_MAX_CONNECTIONS if max_connections is None else max_connections
+    if auto and formal.connections(ir) > limit:
         why = formal.skipped(f"{formal.connections(ir)} connections, more than the "
-                             f"{formal.AUTO_MAX_CONNECTIONS} proven by default; run `approxmlp verify DIR --formal`")
+                             f"{limit} proven by default; run `approxmlp verify DIR --formal`")
         return formal.result_entry(why, why)
     if timeout is None:
         timeout = formal.AUTO_TIMEOUT_S if auto else formal.DEFAULT_TIMEOUT_S
