@@ -44,12 +44,12 @@ def _prove(folder: Path, timeout: float) -> dict:
 
 
 def run(out: Path, *, timeout: float = TIMEOUT_S, jobs: int = 2) -> dict:
-    """Prove every design of the run kept in ``out``; the per-set results (saved as
-    ``out/proofs.json``)."""
-    sets = sorted(p.parents[3] for p in out.glob("*/explore/designs/*/ir.json"))
+    """Prove every design of the run kept in ``out``; the per-set results (the caller
+    saves them as ``out/proofs.json``, with its provenance)."""
+    sets = sorted({p.parents[3] for p in out.glob("*/explore/designs/*/ir.json")})
     res: dict = {"timeout_s": timeout, "sets": {}}
     t0 = time.perf_counter()
-    for s in dict.fromkeys(sets):
+    for s in sets:
         folders = sorted(p.parent for p in (s / "explore" / "designs").glob("*/ir.json"))
         log(f"proofs: {s.name}, {len(folders)} designs")
         t = time.perf_counter()
@@ -57,7 +57,6 @@ def run(out: Path, *, timeout: float = TIMEOUT_S, jobs: int = 2) -> dict:
             designs = list(pool.map(lambda f: _prove(f, timeout), folders))
         res["sets"][s.name] = {"designs": designs, "wall_s": round(time.perf_counter() - t, 1)}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
-    (out / "proofs.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
 
 

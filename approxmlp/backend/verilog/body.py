@@ -5,8 +5,8 @@ The emitter builds only logic that something reads, and every wire is read whole
 expression or by a primitive's port), so a declaration normally renders as one plain
 line. Whether that held is only known once the whole circuit is written, so declarations
 are kept as placeholders and :meth:`Body.render` checks each at the end: a wire with bits
-nobody reads (a case the emitter does not produce for the designs it is tested on) keeps
-a local, commented ``lint_off UNUSEDSIGNAL`` rather than failing the lint.
+nobody reads is an emitter bug (the generated RTL's only ``lint_off`` is the input port's),
+raised there rather than hidden behind a pragma.
 """
 
 from __future__ import annotations
@@ -47,11 +47,8 @@ class Body:
                 continue
             unused = item.unused()
             if unused:
-                out.append(f"    /* verilator lint_off UNUSEDSIGNAL */  // bits {bits_str(unused)} never read")
-                out.extend(self._decls[item.name])
-                out.append("    /* verilator lint_on UNUSEDSIGNAL */")
-            else:
-                out.extend(self._decls[item.name])
+                raise AssertionError(f"emitter bug: bits {bits_str(unused)} of {item.name} are built but never read")
+            out.extend(self._decls[item.name])
         return out
 
 
