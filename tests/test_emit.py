@@ -98,7 +98,7 @@ def test_one_commented_block_per_neuron(tiny):
     for li, layer in enumerate(tiny.layers):
         for j in range(layer.n_out):
             assert f"// -- layer[{li}].neuron[{j}]:" in text
-    assert "// x0 * 3" in text  # the weight each constant multiplier implements
+    assert "// + digits of x0 * 3" in text  # the weight each constant multiplier implements
 
 
 def _lint(tmp_path: Path, text: str) -> str:

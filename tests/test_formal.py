@@ -123,8 +123,8 @@ def _design_folder(tmp_path: Path, ir: MLP, rtl_text: str) -> Path:
 def test_verify_formal_reports_the_counterexample_and_exits_1(tmp_path, capsys):
     ir = tiny_mlp()
     text = emit_verilog(ir)
-    # layer 0, neuron 0's product x0 * 3 = (x0 << 1) + x0 becomes x0 * 5 = (x0 << 2) + x0
-    line = next(l for l in text.splitlines() if l.lstrip().startswith("wire") and "l0_n0_p0 =" in l)
+    # layer 0, neuron 0's product x0 * 3 = x0 + (x0 << 1) becomes x0 * 5 = x0 + (x0 << 2)
+    line = next(l for l in text.splitlines() if l.lstrip().startswith("wire") and "l0_n0_pos =" in l)
     assert "<< 1)" in line, line
     folder = _design_folder(tmp_path, ir, text.replace(line, line.replace("<< 1)", "<< 2)")))
     assert main(["verify", str(folder), "--formal", "-q"]) == 1

@@ -203,11 +203,53 @@ def prove_rtl_vs_reference(mlp: MLP, rtl: Path, workdir: Path, *, module: str = 
     """Prove the RTL in ``rtl`` (module ``module``) equal to the IR's reference circuit."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "reference.v").write_text(reference_verilog(mlp, module="reference"))
-    (workdir / "rtl.v").write_text(bundle(Path(rtl).read_text(), near=Path(rtl).parent))
-    script = "\n".join(_read_design("rtl.v", module, "gate", primitives=True)
+    text = bundle(Path(rtl).read_text(), near=Path(rtl).parent)
+    (workdir / "rtl.v").write_text(text)
+    t = time.perf_counter()
+    gate = _affine_copy(mlp, text, module, workdir, timeout)
+    spent = time.perf_counter() - t
+    script = "\n".join(_read_design(gate, module, "gate", primitives=True)
                        + _read_design("reference.v", "reference", "gold"))
-    kind, seconds, log = _run(script + "\n" + _MITER, workdir, timeout)
-    return _answer(kind, seconds, log, mlp, timeout, "reference", "RTL", script)
+    kind, seconds, log = _run(script + "\n" + _MITER, workdir, max(1.0, timeout - spent))
+    return _answer(kind, seconds + spent, log, mlp, timeout, "reference", "RTL", script)
+
+
+def _affine_copy(mlp: MLP, text: str, module: str, workdir: Path, timeout: float) -> str:
+    """The file the miter reads for the RTL: ``rtl_affine.v``, a copy with every
+    accumulator that :func:`approxmlp.backend.sum_proof.prove_sums` proves equal to its
+    neuron's affine function redefined by it, or ``rtl.v`` itself when none is."""
+    from .sum_proof import prove_sums, substitute
+
+    try:
+        sums = prove_sums(mlp, workdir / "rtl.v", module, workdir, timeout)
+    except (ToolError, YosysTimeout, KeyError, ValueError):
+        return "rtl.v"  # the miter alone then (and it reports what Yosys makes of the file)
+    (workdir / "sums.txt").write_text("".join(f"{k}: proven\n" for k in sums.proven)
+                                      + "".join(f"{k}: {v}\n" for k, v in sums.failed.items()))
+    if not sums.proven:
+        return "rtl.v"
+    copy = substitute(text, mlp, sums.proven, _nets(workdir / "sums.json", module))
+    if copy is None:
+        return "rtl.v"
+    # the copy's accumulators proven equal to the same affine functions: so the copy and
+    # the RTL compute the same function, whatever the text substitution did
+    (workdir / "rtl_affine.v").write_text(copy)
+    check = workdir / "copy"
+    check.mkdir(exist_ok=True)
+    (check / "rtl_affine.v").write_text(copy)
+    try:
+        again = prove_sums(mlp, check / "rtl_affine.v", module, check, timeout)
+    except (ToolError, YosysTimeout, KeyError, ValueError):
+        return "rtl.v"
+    if any(name not in again.proven for name in sums.proven):
+        return "rtl.v"
+    return "rtl_affine.v"
+
+
+def _nets(path: Path, module: str) -> dict[str, list]:
+    import json
+
+    return {name: n["bits"] for name, n in json.loads(path.read_text())["modules"][module]["netnames"].items()}
 
 
 def prove_netlist_vs_rtl(mlp: MLP, rtl: Path, netlist: Path, target: str, workdir: Path, *,

@@ -19,20 +19,15 @@ module top (
     // ==== layer[0]: 3 -> 2, QReLU 4-bit, rescale >>> 1
 
     // -- layer[0].neuron[0]: qrelu4((+3*x0 -2*x1 +4) >>> 1)
-    wire [5:0] l0_n0_p0 = ({2'd0, x0} << 1) + {2'd0, x0};  // x0 * 3
-    wire [4:0] l0_n0_p1 = ({1'd0, x1} << 1);  // x1 * 2 (w = -2)
-    wire [5:0] l0_n0_pos = l0_n0_p0;  // sum of positive products
-    wire [4:0] l0_n0_neg = l0_n0_p1;  // sum of negative products
+    wire [5:0] l0_n0_pos = {2'd0, x0} + ({2'd0, x0} << 1);  // + digits of x0 * 3
+    wire [4:0] l0_n0_neg = ({1'd0, x1} << 1);  // - digits of x1 * 2 (w = -2)
     wire signed [6:0] l0_n0_acc = $signed({1'd0, l0_n0_pos}) - $signed({2'd0, l0_n0_neg}) + 7'sd4;  // accumulator
     wire [3:0] l0_n0;  // QReLU: negative -> 0, saturate at 15, bits [4:1]
     approxmlp_qrelu #(.ACC_W(7), .SHIFT(1), .OUT_W(4), .TRUNC(0), .CAN_NEG(1), .CAN_SAT(1))
         u_l0_n0 (.acc(l0_n0_acc), .out(l0_n0));
 
     // -- layer[0].neuron[1]: qrelu4((+1*x0 +1*x1 +1*x2 -3) >>> 1)
-    wire [3:0] l0_n1_p0 = x0;  // x0 * 1
-    wire [3:0] l0_n1_p1 = x1;  // x1 * 1
-    wire [3:0] l0_n1_p2 = x2;  // x2 * 1
-    wire [5:0] l0_n1_pos = {2'd0, l0_n1_p0} + {2'd0, l0_n1_p1} + {2'd0, l0_n1_p2};  // sum of positive products
+    wire [5:0] l0_n1_pos = {2'd0, x0} + {2'd0, x1} + {2'd0, x2};  // + digits of x0 * 1, x1 * 1, x2 * 1
     wire signed [6:0] l0_n1_acc = $signed({1'd0, l0_n1_pos}) - 7'sd3;  // accumulator
     wire [3:0] l0_n1;  // QReLU: negative -> 0, saturate at 15, bits [4:1]
     approxmlp_qrelu #(.ACC_W(7), .SHIFT(1), .OUT_W(4), .TRUNC(0), .CAN_NEG(1), .CAN_SAT(1))
@@ -41,20 +36,16 @@ module top (
     // ==== layer[1]: 2 -> 2, linear, rescale >>> 0
 
     // -- layer[1].neuron[0]: +2*l0_n0 -1*l0_n1
-    wire [4:0] l1_n0_p0 = ({1'd0, l0_n0} << 1);  // l0_n0 * 2
-    wire [3:0] l1_n0_p1 = l0_n1;  // l0_n1 * 1 (w = -1)
-    wire [4:0] l1_n0_pos = l1_n0_p0;  // sum of positive products
-    wire [3:0] l1_n0_neg = l1_n0_p1;  // sum of negative products
+    wire [4:0] l1_n0_pos = ({1'd0, l0_n0} << 1);  // + digits of l0_n0 * 2
+    wire [3:0] l1_n0_neg = l0_n1;  // - digits of l0_n1 * 1 (w = -1)
     wire signed [5:0] l1_n0_acc = $signed({1'd0, l1_n0_pos}) - $signed({2'd0, l1_n0_neg});  // accumulator
     wire signed [5:0] l1_n0;  // acc >>> 0
     approxmlp_rescale #(.ACC_W(6), .SHIFT(0), .DROP(0), .OUT_W(6))
         u_l1_n0 (.acc(l1_n0_acc), .out(l1_n0));
 
     // -- layer[1].neuron[1]: -1*l0_n0 +3*l0_n1 +1
-    wire [3:0] l1_n1_p0 = l0_n0;  // l0_n0 * 1 (w = -1)
-    wire [5:0] l1_n1_p1 = ({2'd0, l0_n1} << 1) + {2'd0, l0_n1};  // l0_n1 * 3
-    wire [5:0] l1_n1_pos = l1_n1_p1;  // sum of positive products
-    wire [3:0] l1_n1_neg = l1_n1_p0;  // sum of negative products
+    wire [5:0] l1_n1_pos = {2'd0, l0_n1} + ({2'd0, l0_n1} << 1);  // + digits of l0_n1 * 3
+    wire [3:0] l1_n1_neg = l0_n0;  // - digits of l0_n0 * 1 (w = -1)
     wire signed [6:0] l1_n1_acc = $signed({1'd0, l1_n1_pos}) - $signed({3'd0, l1_n1_neg}) + 7'sd1;  // accumulator
     wire signed [6:0] l1_n1;  // acc >>> 0
     approxmlp_rescale #(.ACC_W(7), .SHIFT(0), .DROP(0), .OUT_W(7))

@@ -29,11 +29,13 @@ from __future__ import annotations
 from ... import __version__
 from ...core.ir import MLP, unsigned_width
 from ...core.ranges import analyze
+from ...core.sharing import operand_bounds, share_layer
 from ..report import plain
 from .argmax import class_width, emit_argmax, read_leaves
 from .body import Body
 from .neuron import emit_neuron
 from .primitives import used_primitives
+from .shared import LayerTerms
 from .text import LINE_LIMIT, Signal, bit_slice, comment_lines
 
 
@@ -56,8 +58,7 @@ def _live(mlp: MLP, ranges, score_ranges: list[tuple[int, int]]) -> tuple[dict[i
         reads: dict[int, int] = {}
         for j in live[li]:
             r = ranges[li][j]
-            constant = r.out_lo == r.out_hi or (li == last and score_ranges[j][0] == score_ranges[j][1])
-            if constant:
+            if _constant(r, score_ranges[j] if li == last else None):
                 continue
             for p in r.pos + r.neg:
                 reads[p.index] = max(reads.get(p.index, 0), unsigned_width(p.operand_max))
@@ -68,7 +69,13 @@ def _live(mlp: MLP, ranges, score_ranges: list[tuple[int, int]]) -> tuple[dict[i
     return features, live
 
 
-def _circuit(mlp: MLP, body: Body) -> tuple[str, dict[int, int]]:
+def _constant(r, score: tuple[int, int] | None) -> bool:
+    """A neuron the range analysis proves constant (its output, or the score the argmax
+    sees): one constant wire, no sum."""
+    return r.out_lo == r.out_hi or (score is not None and score[0] == score[1])
+
+
+def _circuit(mlp: MLP, body: Body, share: bool = True) -> tuple[str, dict[int, int]]:
     """Inputs, every neuron that something reads layer by layer, the argmax; returns the
     class expression and the input features read (with their widths)."""
     ranges = analyze(mlp)
@@ -100,9 +107,13 @@ def _circuit(mlp: MLP, body: Body) -> tuple[str, dict[int, int]]:
         dead = [j for j in range(layer.n_out) if j not in live[li]]
         if dead:
             body.line(f"// not built, nothing reads them: {', '.join(f'neuron[{j}]' for j in dead)}")
+        built = [j for j in sorted(live[li]) if not _constant(ranges[li][j], score_ranges[j] if is_last else None)]
+        rows = [ranges[li][j] for j in built]
+        terms = LayerTerms(li, share_layer(rows, share=share), operands, built, operand_bounds(rows))
+        terms.emit(body)
         outputs: list[Signal | None] = [None] * layer.n_out
         for j in sorted(live[li]):
-            outputs[j] = emit_neuron(body, mlp, ranges[li][j], li, j, operands,
+            outputs[j] = emit_neuron(body, mlp, ranges[li][j], li, j, terms, built.index(j) if j in built else None,
                                      score_ranges[j] if is_last else None, live[li][j])
             if is_last:
                 scores[j] = outputs[j]
@@ -153,7 +164,8 @@ def _header(mlp: MLP, registered: bool, source: str | None, primitives: list[str
     return lines + [""]
 
 
-def emit_verilog(mlp: MLP, *, module: str = "top", registered: bool = False, source: str | None = None) -> str:
+def emit_verilog(mlp: MLP, *, module: str = "top", registered: bool = False, source: str | None = None,
+                 share: bool = True) -> str:
     """The bespoke Verilog of ``mlp`` as one module named ``module``.
 
     Ports: ``inp`` (feature i at ``inp[b*i +: b]``), ``out`` (class index) and, when
@@ -162,7 +174,7 @@ def emit_verilog(mlp: MLP, *, module: str = "top", registered: bool = False, sou
     if not module.isidentifier():
         raise ValueError(f"module name must be a Verilog identifier, not {module!r}")
     body = Body()
-    cls, features = _circuit(mlp, body)
+    cls, features = _circuit(mlp, body, share)
     rendered = body.render()
     used = used_primitives("\n".join(rendered))
     lines = _header(mlp, registered, source, used) + ["`default_nettype none", "", f"module {module} ("]

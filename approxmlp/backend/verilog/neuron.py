@@ -14,18 +14,23 @@ from __future__ import annotations
 
 from ...core.ir import MLP, signed_width, unsigned_width
 from ...core.ranges import NeuronRange, ProductRange
+from ...core.sharing import digits, wire_bound
 from .body import Body, instance
+from .shared import LayerTerms
 from .text import Signal, masked_operand, operand_text, paren, product_expr, zext
 
 #: The mask :mod:`approxmlp.core.ranges` reports for a product that keeps every bit.
 _ALL_BITS = (1 << 62) - 1
 
 
-def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, operands: list[Signal | None],
+def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, terms: LayerTerms, row: int | None,
                 score: tuple[int, int] | None, read: int = 0) -> Signal:
-    """Write neuron ``j`` of layer ``li``; returns its output (in the last layer, whose
-    ``score`` range is given, the value the argmax compares). ``read``: how many low bits
-    of a hidden neuron's output the next layer reads (its masks may clear the top ones)."""
+    """Write neuron ``j`` of layer ``li``, whose summands are row ``row`` of the layer's plan
+    (None for a neuron the range analysis proves constant); returns its output (in the last
+    layer, whose ``score`` range is given, the value the argmax compares). ``read``: how
+    many low bits of a hidden neuron's output the next layer reads (its masks may clear the
+    top ones)."""
+    operands = terms.operands
     layer = mlp.layers[li]
     a = layer.approx[j]
     name = f"l{li}_n{j}"
@@ -38,7 +43,8 @@ def emit_neuron(body: Body, mlp: MLP, r: NeuronRange, li: int, j: int, operands:
         return _constant(body, name, score[0], signed, "the argmax sees")
     if r.out_lo == r.out_hi:
         return _constant(body, name, r.out_lo, signed, "this output")
-    acc = _accumulator(body, r, name, operands)
+    assert row is not None
+    acc = _accumulator(body, r, name, terms, row)
     if signed:
         return _linear(body, mlp, r, li, j, name, acc)
     return _qrelu(body, mlp, r, li, j, name, acc, score is not None, read)
@@ -55,39 +61,58 @@ def _constant(body: Body, name: str, value: int, signed: bool, what: str) -> Sig
     return sig
 
 
-def _accumulator(body: Body, r: NeuronRange, name: str, operands: list[Signal | None]) -> Signal:
-    """Products (in input order), their sums by sign, the difference plus the bias."""
-    acc = Signal(f"{name}_acc", r.acc_width)
-    kinds = {p.index: "pos" for p in r.pos} | {p.index: "neg" for p in r.neg}
-    made = {p.index: _product(body, name, p, operands[p.index]) for p in sorted(r.pos + r.neg, key=lambda p: p.index)}
-    terms = []
-    for kind, sign, total in (("pos", "+", r.pos_max), ("neg", "-", r.neg_max)):
-        prods = [s for i, s in made.items() if kinds[i] == kind]
-        if not prods:
+def _accumulator(body: Body, r: NeuronRange, name: str, terms: LayerTerms, row: int) -> Signal:
+    """The truncated products, the sums of the ``+`` and of the ``-`` digits (operands,
+    shared terms and products, each shifted), the difference plus the bias."""
+    summands = terms.plan.summands[row]
+    products = {i: _product(body, name, p, terms.operands[i]) for i, p in sorted(terms.plan.products[row].items())}
+    totals = {sign: sum(terms.summand_bound(s, row) for s in summands if s.sign == sign) for sign in (1, -1)}
+    width = signed_width(min(r.acc_lo, r.const), max(r.acc_hi, r.const))
+    for sign in (1, -1):
+        if any(s.sign == sign for s in summands):
+            width = max(width, unsigned_width(totals[sign]) + 1)
+    acc = Signal(f"{name}_acc", width)
+    parts = []
+    for kind, sign in (("pos", 1), ("neg", -1)):
+        mine = [s for s in summands if s.sign == sign]
+        if not mine:
             continue
-        ssig = Signal(f"{name}_{kind}", unsigned_width(total))
-        expr = prods[0].name if len(prods) == 1 else " + ".join(zext(s.name, s.width, ssig.width) for s in prods)
-        for s in prods:
-            s.use(range(s.width))
-        body.declare(ssig, expr, f"sum of {'positive' if kind == 'pos' else 'negative'} products")
+        ssig = Signal(f"{name}_{kind}", unsigned_width(totals[sign]))
+        expr = " + ".join(terms.summand(s, ssig.width, products.get(s.ref.index) if s.ref.kind == "p" else None)
+                          for s in mine)
+        body.declare(ssig, expr, f"{'+' if sign > 0 else '-'} digits of {_products_text(r, terms, sign)}")
         ssig.use(range(ssig.width))
-        terms.append((sign, f"$signed({zext(ssig.name, ssig.width, acc.width)})"))
+        parts.append(("+" if sign > 0 else "-", f"$signed({zext(ssig.name, ssig.width, acc.width)})"))
     bias = r.const  # the bias, plus any products of constant operands
     if bias:
-        terms.append(("+" if bias > 0 else "-", f"{acc.width}'sd{abs(bias)}"))
-    if not terms:
-        terms.append(("+", f"{acc.width}'sd0"))
-    expr = " ".join(f"{s} {t}" for s, t in terms)
+        parts.append(("+" if bias > 0 else "-", f"{acc.width}'sd{abs(bias)}"))
+    if not parts:
+        parts.append(("+", f"{acc.width}'sd0"))
+    expr = " ".join(f"{s} {t}" for s, t in parts)
     body.declare(acc, expr[2:] if expr.startswith("+ ") else expr, "accumulator", signed=True)
     acc.use(range(acc.width))  # read whole by the activation primitive
     return acc
+
+
+def _products_text(r: NeuronRange, terms: LayerTerms, sign: int) -> str:
+    """The products with a digit in the ``sign`` sum, as the weights they implement:
+    ``x0 * 3, (x2 & 4'b1100) * 7``."""
+    out = []
+    for p in sorted(r.pos + r.neg, key=lambda p: p.index):
+        s = 1 if p.weight > 0 else -1
+        signs = {s} if p.trunc else {s * d for _, d in digits(abs(p.weight))}
+        if sign in signs:
+            op = terms.operands[p.index]
+            text = operand_text(op, None if p.mask == _ALL_BITS else p.mask, p.operand_max)[0] if op else f"x{p.index}"
+            out.append(f"{text} * {abs(p.weight)}" + (f" (w = {p.weight})" if p.weight < 0 else ""))
+    return ", ".join(out)
 
 
 def _product(body: Body, name: str, p: ProductRange, op: Signal) -> Signal:
     a_mask = None if p.mask == _ALL_BITS else p.mask
     opx, opw = masked_operand(op, a_mask, p.operand_max)
     mag = abs(p.weight)
-    width = unsigned_width(mag * p.operand_max)
+    width = unsigned_width(mag * wire_bound(p))  # whatever the bits read hold (see core.sharing)
     sig = Signal(f"{name}_p{p.index}", width)
     expr = product_expr(opx, opw, mag, width)
     note = f"{op.name} * {mag}" + (f" (w = {p.weight})" if p.weight < 0 else "")
