@@ -181,6 +181,11 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     assert len(proved) == len(row["points"]) and all(d[k]["status"] == "proven" for d in proved
                                                      for k in ("rtl_vs_reference", "netlist_vs_rtl"))
     assert "## Formal proofs" in text and f"| Seeds | {len(proved)} |" in text
+    # the exact model with and without shared subexpressions, by the same flows
+    shared = json.loads((tmp_path / "work" / "sharing.json").read_text())["rows"]
+    assert [r["set"] for r in shared] == ["Seeds"] and shared[0]["lint"] == 0
+    assert shared[0]["proof"]["rtl_vs_reference"] == "proven" == shared[0]["proof"]["netlist_vs_rtl"]
+    assert "## Shared subexpressions" in text and "| Seeds | 7-3-3 |" in text.split("## Shared subexpressions")[1]
     assert png.stat().st_size > 10_000
     head = readme.read_text()
     assert "old" not in head and "| Seeds 7-3-3 |" in head and head.endswith("\nrest\n")

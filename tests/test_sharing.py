@@ -15,15 +15,22 @@ from approxmlp.backend.formal import prove_rtl_vs_reference
 from approxmlp.backend.verilog import emit_verilog
 from approxmlp.core.ir import MLP, Layer, NeuronApprox
 from approxmlp.core.ranges import analyze
-from approxmlp.core.sharing import ALL_BITS, share_layer
+from approxmlp.core.ir import unsigned_width
+from approxmlp.core.sharing import ALL_BITS, operand_bounds, share_layer
 
 
-def _expand(plan, ref, scale, out):
-    """A summand's value as coefficients over (input, mask) operands and products."""
+def _expand(plan, ref, scale, out, bounds):
+    """A summand's wire value as coefficients over (input, mask) operands and products,
+    the constant under key "1" (a negated part ~b is 2**w - 1 - b)."""
     if ref.kind == "s":
         t = plan.terms[ref.index]
-        _expand(plan, t.a, scale, out)
-        _expand(plan, t.b, scale << t.shift, out)
+        _expand(plan, t.a, scale, out, bounds)
+        if t.negate:
+            wb = plan.terms[t.b.index].width if t.b.kind == "s" else unsigned_width(bounds[(t.b.index, t.b.mask)])
+            out["1"] = out.get("1", 0) + scale * (((1 << wb) - 1) << t.shift)
+            _expand(plan, t.b, -(scale << t.shift), out, bounds)
+        else:
+            _expand(plan, t.b, scale << t.shift, out, bounds)
     else:
         key = (ref.kind, ref.index, ref.mask)
         out[key] = out.get(key, 0) + scale
@@ -47,10 +54,13 @@ def test_every_neuron_adds_up_to_its_weights(seed):
     mlp = _random_layer_mlp(rng, rng.randint(3, 12), rng.randint(2, 8), approx=seed % 2 == 1)
     for neurons in analyze(mlp):
         plan = share_layer(neurons)
+        bounds = operand_bounds(neurons)
         for j, r in enumerate(neurons):
             got: dict = {}
             for s in plan.summands[j]:
-                _expand(plan, s.ref, s.sign << s.shift, got)
+                _expand(plan, s.ref, s.sign << s.shift, got, bounds)
+            # what the wires add up to, plus the offsets the neuron adds to its constant
+            assert got.pop("1", 0) + plan.offset(j) == 0
             want: dict = {}
             for p in r.pos + r.neg:
                 key = ("p", p.index, ALL_BITS) if p.trunc else ("x", p.index, p.mask)

@@ -201,6 +201,11 @@ class _Netlist:
                 v = self.scale(b, a.const)
             else:
                 raise NotLinear("a product of two signals")
+        elif kind == "$not":  # ~a over the cell's width, a zero-extended: 2**w - 1 - a
+            if int(par["A_SIGNED"], 2):
+                raise NotLinear("a signed $not")
+            v = self.add(_form({}, (1 << int(par["Y_WIDTH"], 2)) - 1, self.ranges),
+                         self.vector(conn["A"], False), -1)
         elif kind == "$neg":
             v = self.scale(self.vector(conn["A"], bool(int(par["A_SIGNED"], 2))), -1)
         else:
@@ -310,7 +315,7 @@ def affine_lines(mlp: MLP, li: int, j: int, name: str, width: int, operands: dic
 
     layer = mlp.layers[li]
     a = layer.approx[j]
-    W = layer_width(mlp, li)
+    W = max(layer_width(mlp, li), width)  # the accumulator may be wider (a constant the range does not reach)
     sw = f"wire signed [{W - 1}:0]"
     out, pos, neg = [], [], []
     for i, wt in enumerate(layer.weights[j]):
@@ -330,8 +335,6 @@ def affine_lines(mlp: MLP, li: int, j: int, name: str, width: int, operands: dic
     out.append(f"    {sw} {name}__pos = {' + '.join(pos) or f'{W}' + chr(39) + 'sd0'};")
     out.append(f"    {sw} {name}__neg = {' + '.join(neg) or f'{W}' + chr(39) + 'sd0'};")
     out.append(f"    {sw} {name}__sum = {name}__pos - {name}__neg + {b};")
-    if width > W:
-        raise ValueError("an accumulator wider than the reference's layer")
     return out
 
 

@@ -10,11 +10,13 @@ two-term common-subexpression elimination of Hartley 1996, as da4ml does for FPG
 and builds each once, as a *shared term* ``s = a + (b << shift)`` that the neurons then add
 as one summand; terms nest, so a shared term may pair again with an operand or another term.
 
-Approximations are respected: a masked operand (``x & mask``) is an operand of its own, and
-a truncated product (its low bits cleared *after* multiplying) is one summand that takes
-part in no sharing. Every summand is unsigned and keeps its sign: the neuron adds its ``+``
-summands and its ``-`` summands apart and subtracts once, as before. So the widths stay
-exact: every shared term's bound is the sum of its parts' bounds.
+Digits of opposite signs pair too: ``x8 - x9`` is built as ``x8 + ~x9`` (``~x9 = 15 - x9``
+for a 4-bit operand), an unsigned wire whose constant excess (the term's ``offset``) the
+neurons that read it take off their bias. Approximations are respected: a masked operand
+(``x & mask``) is an operand of its own, and a truncated product (its low bits cleared
+*after* multiplying) is one summand that takes part in no sharing. Every summand is
+unsigned and keeps its sign: the neuron adds its ``+`` summands and its ``-`` summands
+apart and subtracts once, as before, and every width is the sum of its parts' bounds.
 
 A pair is only worth building when its parts overlap in bit columns (``shift`` below the
 width of the low part): ``x1 + (x2 << 4)`` of two 4-bit operands is a concatenation, which
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from .csd import csd
@@ -61,13 +63,18 @@ class Summand:
 
 @dataclass(frozen=True)
 class SharedTerm:
-    """``a + (b << shift)``, both unsigned; ``bound`` is its largest value."""
+    """``a + (b << shift)``, or with ``negate`` ``a + (~b << shift)`` (``~b`` over ``b``'s
+    own width: ``2**w - 1 - b``, so a difference of digits stays an unsigned wire); ``bound``
+    is its largest value, ``offset`` what its wire lacks of the value it stands for
+    (``a - (b << shift)`` = wire + offset; the neurons add the offsets to their constants)."""
 
     a: Ref
     b: Ref
     shift: int
     bound: int
     users: tuple[int, ...]  # the neurons that add it (directly or through another term)
+    negate: bool = False
+    offset: int = 0
 
     @property
     def width(self) -> int:
@@ -89,6 +96,10 @@ class LayerPlan:
         if ref.kind == "x":
             return operand_max[(ref.index, ref.mask)]
         raise ValueError("a product's bound is its neuron's")
+
+    def offset(self, j: int) -> int:
+        """What neuron ``j`` adds to its constant for the offsets of the terms it reads."""
+        return sum(s.sign * (self.terms[s.ref.index].offset << s.shift) for s in self.summands[j] if s.ref.kind == "s")
 
     def sums(self, j: int, operand_max: dict[tuple[int, int], int]) -> tuple[int, int]:
         """Largest values of neuron ``j``'s ``+`` and ``-`` sums."""
@@ -159,7 +170,7 @@ def share_layer(neurons: Sequence[NeuronRange], *, share: bool = True) -> LayerP
         terms = _eliminate(sums, bounds, next_id)
     summands = tuple(tuple(Summand(ref, k, s) for ref, k, s in sorted(m.values(), key=_order)) for m in sums)
     users = _users(terms, summands)
-    terms = [SharedTerm(t.a, t.b, t.shift, t.bound, users[k]) for k, t in enumerate(terms)]
+    terms = [replace(t, users=users[k]) for k, t in enumerate(terms)]
     return LayerPlan(terms=tuple(terms), summands=summands, products=tuple(products))
 
 
@@ -173,24 +184,24 @@ def _width(ref: Ref, bounds: dict[tuple[int, int], int], terms: list[SharedTerm]
 
 
 def _pattern(t1: tuple[Ref, int, int], t2: tuple[Ref, int, int], bounds, terms) -> tuple | None:
-    """The shared term two summands of one neuron would form: ``(a, b, shift)`` with ``a``
-    the lower one, or None when they cannot share (a product, opposite signs) or would gain
-    nothing (no overlapping bit column)."""
+    """The shared term two summands of one neuron would form: ``(a, b, shift, negate)`` with
+    ``a`` the lower one and ``negate`` when their signs differ, or None when they cannot
+    share (a product) or would gain nothing (no overlapping bit column)."""
     (r1, k1, s1), (r2, k2, s2) = t1, t2
-    if s1 != s2 or r1.kind == "p" or r2.kind == "p":
+    if r1.kind == "p" or r2.kind == "p":
         return None
     if (k2, r2) < (k1, r1):
         r1, k1, r2, k2 = r2, k2, r1, k1
     d = k2 - k1
     if d >= _width(r1, bounds, terms):
         return None
-    return (r1, r2, d)
+    return (r1, r2, d, s1 != s2)
 
 
 def _eliminate(sums: list[dict[int, tuple[Ref, int, int]]], bounds, next_id: int) -> list[SharedTerm]:
     """Greedy pair elimination over every neuron's summands (modified in place): count every
-    pattern's occurrences, build the most frequent (ties: the narrowest shift, then the
-    first in a fixed order), replace its occurrences, update the counts of the pairs that
+    pattern's occurrences, build the most frequent (ties: the narrowest shift, a sum before
+    a difference, then the first in a fixed order), replace its occurrences, update the counts of the pairs that
     changed, repeat while a pattern occurs twice."""
     terms: list[SharedTerm] = []
     heap: list = []
@@ -208,7 +219,7 @@ def _eliminate(sums: list[dict[int, tuple[Ref, int, int]]], bounds, next_id: int
                 if sign > 0:
                     where[pat].add(n)
                     if count[pat] >= 2:
-                        heapq.heappush(heap, (-count[pat], pat[2], pat))
+                        heapq.heappush(heap, (-count[pat], pat[2], pat[3], pat))
 
     for n, m in enumerate(sums):
         ids = sorted(m)
@@ -218,19 +229,26 @@ def _eliminate(sums: list[dict[int, tuple[Ref, int, int]]], bounds, next_id: int
                 if pat is not None:
                     count[pat] += 1
                     where[pat].add(n)
-    heap[:] = [(-c, pat[2], pat) for pat, c in count.items() if c >= 2]
+    heap[:] = [(-c, pat[2], pat[3], pat) for pat, c in count.items() if c >= 2]
     heapq.heapify(heap)
     while heap:
-        negc, _, pat = heapq.heappop(heap)
+        negc, _, _, pat = heapq.heappop(heap)
         c = count.get(pat, 0)
         if c != -negc:  # stale: a pair of it was used up since (a rise pushed a fresh entry)
             if 2 <= c < -negc:
-                heapq.heappush(heap, (-c, pat[2], pat))
+                heapq.heappush(heap, (-c, pat[2], pat[3], pat))
             continue
-        a, b, d = pat
+        a, b, d, neg = pat
         ref = Ref("s", len(terms))
-        bound = _bound(a, bounds, terms) + (_bound(b, bounds, terms) << d)
-        terms.append(SharedTerm(a, b, d, bound, ()))
+        ob = _offset(b, terms)
+        if neg:  # a - (b << d) = a + (~b << d) - ((2**w - 1) << d)
+            wb = (1 << _width(b, bounds, terms)) - 1
+            bound = _bound(a, bounds, terms) + (wb << d)
+            offset = _offset(a, terms) - (ob << d) - (wb << d)
+        else:
+            bound = _bound(a, bounds, terms) + (_bound(b, bounds, terms) << d)
+            offset = _offset(a, terms) + (ob << d)
+        terms.append(SharedTerm(a, b, d, bound, (), negate=neg, offset=offset))
         for n in sorted(where[pat]):
             m = sums[n]
             at = defaultdict(list)
@@ -242,7 +260,7 @@ def _eliminate(sums: list[dict[int, tuple[Ref, int, int]]], bounds, next_id: int
                 r, k, s = m[tid]
                 if r != a:
                     continue
-                partners = [o for o in at.get((b, k + d, s), ()) if o in m and o != tid]
+                partners = [o for o in at.get((b, k + d, -s if neg else s), ()) if o in m and o != tid]
                 if not partners:
                     continue
                 other = partners[0]
@@ -255,6 +273,10 @@ def _eliminate(sums: list[dict[int, tuple[Ref, int, int]]], bounds, next_id: int
                 next_id += 1
         count.pop(pat, None)
     return terms
+
+
+def _offset(ref: Ref, terms: list[SharedTerm]) -> int:
+    return terms[ref.index].offset if ref.kind == "s" else 0
 
 
 def _bound(ref: Ref, bounds, terms: list[SharedTerm]) -> int:

@@ -196,8 +196,9 @@ def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_m
     a.results.mkdir(parents=True, exist_ok=True)
     (a.results / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     (a.results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    if (a.out / "proofs.json").is_file():
-        (a.results / "proofs.json").write_text((a.out / "proofs.json").read_text())
+    for kept in ("proofs.json", "sharing.json"):
+        if (a.out / kept).is_file():
+            (a.results / kept).write_text((a.out / kept).read_text())
     plot(rows, a.png)
     if update_readme(a.readme, headline(rows, meta)):
         log(f"updated the headline table of {a.readme}")
@@ -207,7 +208,7 @@ def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_m
 def render(a: argparse.Namespace) -> int:
     """``--render``: the reports of the run kept in ``a.out`` (its own numbers and provenance,
     rendered by this code: a change of wording needs no two-hour re-run)."""
-    from flows.bench import proofs, scaling
+    from flows.bench import proofs, scaling, sharing
 
     try:
         rows = json.loads((a.out / "results.json").read_text())
@@ -222,6 +223,8 @@ def render(a: argparse.Namespace) -> int:
     rerun = {"scaling_rerun": res["commit"]} if res.get("via") != "make bench" and "commit" in res else {}
     kept = a.out / "proofs.json"
     proofs_md = proofs.markdown(json.loads(kept.read_text())) if kept.is_file() else []
+    kept = a.out / "sharing.json"
+    proofs_md += sharing.markdown(json.loads(kept.read_text())) if kept.is_file() else []
     write_reports(a, rows, meta | {"rendered_at": commit()} | rerun, scaling_md, proofs_md)
     return 0
 
@@ -285,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     proved = proofs.run(a.out) | {"via": "make bench"}
     (a.out / "proofs.json").write_text(json.dumps(proved, indent=1) + "\n")
     proofs_md = proofs.markdown(proved)
+    from flows.bench import sharing
+
+    log("sharing: the exact models with and without shared subexpressions")
+    shared = sharing.run(a.out) | {"via": "make bench"}
+    (a.out / "sharing.json").write_text(json.dumps(shared, indent=1) + "\n")
+    proofs_md += sharing.markdown(shared)
     scaling_md, scaling_ok = [], True
     if not (a.only or a.no_scaling):
         from flows.bench import scaling

@@ -67,7 +67,8 @@ def _accumulator(body: Body, r: NeuronRange, name: str, terms: LayerTerms, row: 
     summands = terms.plan.summands[row]
     products = {i: _product(body, name, p, terms.operands[i]) for i, p in sorted(terms.plan.products[row].items())}
     totals = {sign: sum(terms.summand_bound(s, row) for s in summands if s.sign == sign) for sign in (1, -1)}
-    width = signed_width(min(r.acc_lo, r.const), max(r.acc_hi, r.const))
+    bias = r.const + terms.plan.offset(row)  # the bias, constant products, the shared differences' offsets
+    width = signed_width(min(r.acc_lo, bias), max(r.acc_hi, bias))
     for sign in (1, -1):
         if any(s.sign == sign for s in summands):
             width = max(width, unsigned_width(totals[sign]) + 1)
@@ -83,7 +84,6 @@ def _accumulator(body: Body, r: NeuronRange, name: str, terms: LayerTerms, row: 
         body.declare(ssig, expr, f"{'+' if sign > 0 else '-'} digits of {_products_text(r, terms, sign)}")
         ssig.use(range(ssig.width))
         parts.append(("+" if sign > 0 else "-", f"$signed({zext(ssig.name, ssig.width, acc.width)})"))
-    bias = r.const  # the bias, plus any products of constant operands
     if bias:
         parts.append(("+" if bias > 0 else "-", f"{acc.width}'sd{abs(bias)}"))
     if not parts:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ...core.sharing import ALL_BITS, LayerPlan, Ref, Summand, product_bound
 from .body import Body
-from .text import Signal, masked_operand, operand_text, zext
+from .text import Signal, masked_operand, operand_text, paren, zext
+from ...core.ir import unsigned_width
 
 
 class LayerTerms:
@@ -40,12 +41,17 @@ class LayerTerms:
     def value(self, ref: Ref) -> str:
         """``ref`` as a sum over the operands, for comments: ``x3 + 4*(x7 & 4'b1100)``."""
         parts: dict[str, int] = {}
+        const = [0]
 
         def walk(r: Ref, scale: int) -> None:
             if r.kind == "s":
                 t = self.plan.terms[r.index]
                 walk(t.a, scale)
-                walk(t.b, scale << t.shift)
+                if t.negate:  # ~b = 2**w - 1 - b
+                    const[0] += (((1 << self._width(t.b)) - 1) << t.shift) * scale
+                    walk(t.b, -(scale << t.shift))
+                else:
+                    walk(t.b, scale << t.shift)
                 return
             op = self.operands[r.index]
             assert op is not None
@@ -54,7 +60,15 @@ class LayerTerms:
             parts[text] = parts.get(text, 0) + scale
 
         walk(ref, 1)
-        return " + ".join(t if c == 1 else f"{c}*{t}" for t, c in parts.items())
+        text = ""
+        for t, c in parts.items():
+            if c:
+                mag = t if abs(c) == 1 else f"{abs(c)}*{t}"
+                text += (" - " if c < 0 else " + ") + mag if text else ("-" if c < 0 else "") + mag
+        return text + (f" + {const[0]}" if const[0] else "")
+
+    def _width(self, ref: Ref) -> int:
+        return self.plan.terms[ref.index].width if ref.kind == "s" else unsigned_width(self.bounds[(ref.index, ref.mask)])
 
     def emit(self, body: Body) -> None:
         """The shared terms, in build order."""
@@ -64,7 +78,12 @@ class LayerTerms:
         body.line(f"// shared terms of layer[{self.li}]: each built once, added by the neurons named")
         for k, t in enumerate(self.plan.terms):
             sig = Signal(f"s{self.li}_{k}", t.width)
-            a, b = self.text(t.a, sig.width), self.text(t.b, sig.width)
+            a = self.text(t.a, sig.width)
+            if t.negate:  # ~b over b's own width, then extended
+                wb = self._width(t.b)
+                b = zext(f"~{paren(self.text(t.b, wb))}", wb, sig.width)
+            else:
+                b = self.text(t.b, sig.width)
             expr = f"{a} + ({b} << {t.shift})" if t.shift else f"{a} + {b}"
             users = ", ".join(f"n{self.neurons[u]}" for u in t.users)
             body.declare(sig, expr, f"= {self.value(Ref('s', k))}; read by {users}")
