@@ -48,3 +48,22 @@ def area(v: float | None) -> str:
     if v is None:
         return "—"
     return f"{v:.1f}" if v >= 100 else f"{v:.3g}"
+
+
+def provenance(res: dict, what: str = "") -> str:
+    """The sentence a report section adds when its step ran on its own, after ``make bench``
+    (``res`` holds ``via``, ``commit`` and ``date``): `` From `python -m ...` at commit X on
+    D<what>.``; nothing when ``make bench`` ran it."""
+    if not res.get("via") or res.get("via") == "make bench":
+        return ""
+    return f" From `{res['via']}` at commit {res['commit']} on {res['date']}{what}."
+
+
+def keep_standalone(out: Path, name: str, res: dict, via: str, markdown) -> dict:
+    """A step run on its own on a finished run (``python -m flows.bench.<step>``): its result
+    with its provenance, kept as ``out/<name>`` (where ``--render`` finds it) and its
+    section printed."""
+    res = res | {"via": via, "commit": commit(), "date": time.strftime("%Y-%m-%d")}
+    (out / name).write_text(json.dumps(res, indent=1) + "\n")
+    print("\n".join(markdown(res)))
+    return res

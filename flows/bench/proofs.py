@@ -13,13 +13,12 @@ proves the designs of a finished run and the section says at which commit).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from flows.bench.common import REPO, commit, log
+from flows.bench.common import REPO, keep_standalone, log, provenance
 
 KINDS = ("rtl_vs_reference", "netlist_vs_rtl")
 #: Seconds per proof in the bench (as explore's default run: formal.AUTO_TIMEOUT_S).
@@ -77,8 +76,7 @@ def markdown(res: dict) -> list[str]:
     """The "Formal proofs" section of BENCHMARKS.md."""
     if not res:
         return []
-    where = (f" From `{res['via']}` at commit {res['commit']} on {res['date']}, on the designs that run kept."
-             if res.get("via") and res.get("via") != "make bench" else "")
+    where = provenance(res, ", on the designs that run kept")
     L = ["## Formal proofs", "",
          "Every design of every set above (the exact baseline, the front, the seeds), both proofs of "
          "`approxmlp verify --formal` (README, *Formal equivalence*): the RTL against the reference circuit "
@@ -106,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no design folders under {a.out}/*/explore/designs; run `make bench` first", file=sys.stderr)
         return 2
     res = run(a.out, timeout=a.timeout, jobs=a.jobs)
-    res |= {"via": "python -m flows.bench.proofs", "commit": commit(), "date": time.strftime("%Y-%m-%d")}
-    (a.out / "proofs.json").write_text(json.dumps(res, indent=1) + "\n")
-    print("\n".join(markdown(res)))
+    res = keep_standalone(a.out, "proofs.json", res, "python -m flows.bench.proofs", markdown)
     bad = [x for s in res["sets"].values() for x in s["designs"] for k in KINDS if x[k]["status"] == "counterexample"]
     return 1 if bad else 0
 

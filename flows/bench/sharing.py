@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from flows.bench.common import REPO, commit, log
+from flows.bench.common import REPO, keep_standalone, log, provenance
 
 TARGETS = ("printed", "fpga-ice40", "fpga-xc7")
 #: Seconds per proof (as flows/bench/proofs.py).
@@ -77,8 +77,7 @@ def markdown(res: dict) -> list[str]:
     """The "Shared subexpressions" section of BENCHMARKS.md."""
     if not res or not res.get("rows"):
         return []
-    where = (f" From `{res['via']}` at commit {res['commit']} on {res['date']}."
-             if res.get("via") and res.get("via") != "make bench" else "")
+    where = provenance(res)
     L = ["## Shared subexpressions", "",
          "Each set's exact model, emitted with every layer's digit pairs shared (what `compile` builds, "
          "`core/sharing.py`) and with every constant multiplier on its own (per-neuron CSD, the emitter "
@@ -112,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no exact models under {a.out}/*/compile; run `make bench` first", file=sys.stderr)
         return 2
     res = run(a.out, jobs=a.jobs, timeout=a.timeout)
-    res |= {"via": "python -m flows.bench.sharing", "commit": commit(), "date": time.strftime("%Y-%m-%d")}
-    (a.out / "sharing.json").write_text(json.dumps(res, indent=1) + "\n")
-    print("\n".join(markdown(res)))
+    res = keep_standalone(a.out, "sharing.json", res, "python -m flows.bench.sharing", markdown)
     bad = [r["set"] for r in res["rows"] if "counterexample" in json.dumps(r["proof"]) or r["lint"]]
     return 1 if bad else 0
 
