@@ -101,14 +101,6 @@ class LayerPlan:
         """What neuron ``j`` adds to its constant for the offsets of the terms it reads."""
         return sum(s.sign * (self.terms[s.ref.index].offset << s.shift) for s in self.summands[j] if s.ref.kind == "s")
 
-    def sums(self, j: int, operand_max: dict[tuple[int, int], int]) -> tuple[int, int]:
-        """Largest values of neuron ``j``'s ``+`` and ``-`` sums."""
-        out = {1: 0, -1: 0}
-        for s in self.summands[j]:
-            b = product_bound(self.products[j][s.ref.index]) if s.ref.kind == "p" else self.bound(s.ref, operand_max)
-            out[s.sign] += b << s.shift
-        return out[1], out[-1]
-
 
 def digits(magnitude: int) -> list[tuple[int, int]]:
     """The digits a constant multiplier adds, ``[(shift, +1|-1), ...]``: plain binary when
