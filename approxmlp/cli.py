@@ -56,6 +56,8 @@ def cli() -> None:
 @click.option("--registered", is_flag=True, help="Register the output (adds clk; 1 cycle latency).")
 @click.option("--no-verify", is_flag=True, help="Skip the cocotb/Verilator verification.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
+@click.option("--no-pnr", is_flag=True,
+              help="Skip nextpnr place and route (target fpga-ice40: logic cells and Fmax after routing).")
 @click.option("--no-formal", is_flag=True,
               help="Skip the formal proofs (RTL = reference circuit, netlist = RTL); by default they run "
                    "on designs of at most 12 kept connections, 120 s per proof.")
@@ -66,7 +68,7 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | None, input_bits: int | None,
                 weight_bits: int | None, act_bits: int | None, registered: bool, no_verify: bool, no_synth: bool,
-                no_formal: bool, clock_hz: float, seed: int, requantize: bool, no_onnx: bool, quiet: bool) -> None:
+                no_pnr: bool, no_formal: bool, clock_hz: float, seed: int, requantize: bool, no_onnx: bool, quiet: bool) -> None:
     """Quantize MODEL (a PyTorch state_dict of Linear/ReLU layers, an ONNX or QONNX MLP, a
     scikit-learn MLPClassifier saved with skops, or an approxmlp model), emit bespoke Verilog,
     verify it against the golden model on every test vector and synthesize it. MODEL may
@@ -75,8 +77,8 @@ def compile_cmd(model: Path, target: str, data: str, out: Path, label: str | Non
     from .pipeline.compiler import CompileOptions, compile_ir, compile_model
 
     opts = CompileOptions(target=target, input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits,
-                          registered=registered, verify=not no_verify, synth=not no_synth, formal=not no_formal,
-                          clock_hz=clock_hz, label=label, seed=seed, requantize=requantize, onnx=not no_onnx)
+                          registered=registered, verify=not no_verify, synth=not no_synth, pnr=not no_pnr,
+                          formal=not no_formal, clock_hz=clock_hz, label=label, seed=seed, requantize=requantize, onnx=not no_onnx)
     steps = Steps(not quiet)
     try:
         if model.is_dir() or model.name == "ir.json":

@@ -77,7 +77,8 @@ def test_reference_split_compiles_and_verifies_for_printed(compiled, name):
 def test_reference_split_compiles_for_ice40_with_the_verified_rtl(compiled, name):
     """The RTL does not depend on the target: the iCE40 compile's is byte for byte the
     printed compile's, which is verified on 100% of the test vectors (not simulated twice)."""
-    printed, ice40 = compiled(name, "printed"), compiled(name, "fpga-ice40", "--no-verify")
+    # --no-pnr: place and route is tested on its own (tests/test_pnr.py), 20-70 s a design
+    printed, ice40 = compiled(name, "printed"), compiled(name, "fpga-ice40", "--no-verify", "--no-pnr")
     _assert_verified(json.loads((printed / "report.json").read_text()), name)
     rep = json.loads((ice40 / "report.json").read_text())
     assert (ice40 / "rtl" / "top.v").read_bytes() == (printed / "rtl" / "top.v").read_bytes()

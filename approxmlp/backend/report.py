@@ -28,6 +28,15 @@ def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * v:.2f} %"
 
 
+def pnr_summary(p: dict) -> str:
+    """One line for a place-and-route result (:class:`approxmlp.backend.pnr.PnrResult` as JSON)."""
+    if not p.get("fits"):
+        return f"does not fit ({' or '.join(d.upper() for d in p.get('tried', ()))})"
+    fmax = f"{p['fmax_mhz']:.1f} MHz" if p.get("fmax_mhz") is not None else "no timed path"
+    return (f"{p['logic_cells']} of {p['device_cells']} logic cells on {p['device'].upper()}, "
+            f"{p['carries']} carries, Fmax {fmax} (harness: {p['harness_ffs']} flip-flops)")
+
+
 def summary_rows(r: dict) -> list[tuple[str, str]]:
     """(label, value) pairs shared by the Markdown report and the terminal table."""
     acc = r.get("accuracy", {})
@@ -54,6 +63,9 @@ def summary_rows(r: dict) -> list[tuple[str, str]]:
     if r.get("luts") is not None:
         rows.append(("LUTs", str(r["luts"])))
         rows.append(("carries / FFs", f"{r.get('carries')} / {r.get('ffs')}"))
+    pnr = (r.get("synthesis") or {}).get("pnr")
+    if pnr:
+        rows.append(("iCE40 after routing", pnr_summary(pnr)))
     if "synthesis" not in r:
         rows.append(("synthesis", "skipped (--no-synth)"))
     fm = r.get("formal")

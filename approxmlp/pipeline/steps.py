@@ -112,5 +112,23 @@ def run_synthesis(rtl: Path, opts: CompileOptions, dest: Path, progress: Progres
                 out[key] = f"{dest.name}/{name}"
             else:
                 out.pop(key, None)
+        if opts.target == "fpga-ice40" and opts.pnr:
+            out["pnr"] = _place_and_route(rtl, opts, Path(work), dest, progress)
     out.pop("liberty", None)
+    return out
+
+
+def _place_and_route(rtl: Path, opts: CompileOptions, work: Path, dest: Path, progress: Progress) -> dict:
+    """nextpnr on the smallest iCE40 that fits (:mod:`approxmlp.backend.pnr`); its log kept
+    in ``dest`` beside Yosys'."""
+    from ..backend.pnr import place_and_route
+
+    progress("placing and routing on iCE40 (nextpnr)")
+    res = place_and_route(rtl, opts.module, work)
+    out = res.to_json()
+    if res.log.is_file():
+        shutil.copyfile(res.log, dest / "nextpnr.log")
+        out["log"] = f"{dest.name}/nextpnr.log"
+    else:
+        out.pop("log", None)
     return out
