@@ -351,3 +351,30 @@ def test_the_proofs_section_counts_every_answer():
     alone = "\n".join(proofs.markdown(res | {"via": "python -m flows.bench.proofs", "commit": "abc1234",
                                              "date": "2026-12-07"}))
     assert "From `python -m flows.bench.proofs` at commit abc1234 on 2026-12-07" in alone
+
+
+def test_fronts_again_compares_each_budget_pick_and_the_pendigits_cap():
+    """flows/bench/fronts.py: the picks of a new explore against the run's, set by set;
+    choices on validation only (a design with better test accuracy never decides)."""
+    from flows.bench import fronts
+
+    before_pts = [bench_data.point("exact", 0.95, 40.0, exact=True, test=0.94),
+                  bench_data.point("a", 0.945, 9.0, bound=0.009), bench_data.point("b", 0.93, 6.2, bound=0.02, test=0.91),
+                  bench_data.point("c", 0.90, 2.0, bound=0.05)]
+    now_pts = [bench_data.point("exact", 0.95, 30.0, exact=True, test=0.94),
+               bench_data.point("a", 0.945, 6.4, bound=0.009, test=0.93), bench_data.point("b", 0.93, 4.6, bound=0.02),
+               bench_data.point("c", 0.90, 1.5, bound=0.05), bench_data.point("t", 0.80, 1.0, bound=0.2, test=0.99)]
+    before = {"name": "Pendigits", "explore_s": 380.0, "points": before_pts,
+              "targets": {"printed": bench._budgets(before_pts, "printed")}}
+    now = {"name": "Pendigits", "explore_s": 400.0, "points": now_pts, "printed": bench._budgets(now_pts, "printed"),
+           "verified": 5, "designs": 5}
+    got = fronts.compare(now, before)
+    assert [(b["design_before"], b["design_now"]) for b in got["budgets"]] == [("a", "a"), ("b", "b"), ("c", "c")]
+    assert got["budgets"][0]["area_cm2_before"] == 9.0 and got["budgets"][0]["area_cm2_now"] == 6.4
+    assert got["exact_before"] == 40.0 and got["exact_now"] == 30.0
+    assert got["under_cap_before"]["design"] == "b" and got["under_cap_now"]["design"] == "a"
+    assert got["under_cap_now"]["test_accuracy"] == 0.93
+    text = "\n".join(fronts.markdown({"sets": [got], "note": ""}))
+    assert "| Pendigits | 1% | a, 9, 94.5 / 94.5 | a, 6.4, 94.5 / 93.0 | 0.71 | 40 / 30 | 380 / 400 |" in text
+    assert "now a at 6.40 cm², validation 94.5%, test 93.0%" in text
+    assert "|  | 2% | b, 6.2, 93.0 / 91.0 | b, 4.6, 93.0 / 93.0 | 0.74 |  |  |" in text

@@ -52,7 +52,7 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     from approxmlp.frontend import qat
     from approxmlp.pipeline.compiler import CompileOptions, compile_model
     from approxmlp.frontend.data import load_dataset
-    from approxmlp.pipeline.explore import ExploreOptions, run_explore
+    from approxmlp.pipeline.explore import run_explore
 
     spec = str(shared / "datasets" / b.spec)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,10 +87,7 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     row["float_accuracy"] = res.summary["float_accuracy"]["test"]
 
     log(f"{b.name}: explore (NSGA-II, EGFET cost model)")
-    # formal=False: the bench proves every design itself afterwards, in a timed step of its own
-    # (flows/bench/proofs.py), rather than explore's default subset
-    opts = ExploreOptions(target="printed", seed=seed, seed_model=tuple(seed_models), formal=False,
-                          **({"population": 24, "generations": 8, "max_designs": 6} if quick else {}))
+    opts = explore_options(out, quick=quick, seed=seed)
     t = time.perf_counter()
     summary = run_explore(model, spec, out / "explore", opts, progress=lambda m: None)
     row["explore_s"] = time.perf_counter() - t
@@ -98,16 +95,7 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     row["selection"] = {k: summary["selection"][k] for k in ("samples", "confidence", "finest_budget", "rule")}
     row["evaluations"] = summary["search"]["evaluations"]
 
-    points = []
-    for p in summary["points"]:  # exact, the front, and "seed", "seed1" (the pow2 QAT models as trained)
-        points.append({"id": p["id"], "exact": p["exact"], "validation_accuracy": p["validation_accuracy"],
-                       "test_accuracy": p["test_accuracy"],
-                       **{k: p[k] for k in ("validation_interval", "test_interval", "validation_loss", "test_loss",
-                                            "loss_bound")},
-                       "verified": p["verification"]["passed"],
-                       "vectors": f"{p['verification']['vectors'] - p['verification']['mismatches']}"
-                                  f"/{p['verification']['vectors']}",
-                       "printed": {"area_cm2": p["area_cm2"], "power_mw": p["power_mw"]}})
+    points = points_of(summary)
     log(f"{b.name}: {len(points)} designs ({sum(p['verified'] for p in points)} verified); "
         "synthesizing them for CNT-TFT and iCE40")
     t = time.perf_counter()
@@ -129,6 +117,33 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int) -> dic
     row["eval_speed"].pop("data", None)
     row["ok"] = all(p["verified"] for p in points)
     return row
+
+
+def points_of(summary: dict) -> list[dict]:
+    """The designs of an explore summary (``pareto.json``) as the bench keeps them: exact, the
+    front, and "seed", "seed1" (the pow2 QAT models as trained), with their EGFET figures."""
+    points = []
+    for p in summary["points"]:
+        points.append({"id": p["id"], "exact": p["exact"], "validation_accuracy": p["validation_accuracy"],
+                       "test_accuracy": p["test_accuracy"],
+                       **{k: p[k] for k in ("validation_interval", "test_interval", "validation_loss", "test_loss",
+                                            "loss_bound")},
+                       "verified": p["verification"]["passed"],
+                       "vectors": f"{p['verification']['vectors'] - p['verification']['mismatches']}"
+                                  f"/{p['verification']['vectors']}",
+                       "printed": {"area_cm2": p["area_cm2"], "power_mw": p["power_mw"]}})
+    return points
+
+
+def explore_options(out: Path, *, quick: bool, seed: int):
+    """The bench's explore settings for the models trained into ``out``: defaults, EGFET,
+    the seed models of :data:`SEED_TRAINING`; formal=False: the bench proves every design
+    itself afterwards, in a timed step of its own (flows/bench/proofs.py), rather than
+    explore's default subset."""
+    from approxmlp.pipeline.explore import ExploreOptions
+
+    return ExploreOptions(target="printed", seed=seed, seed_model=tuple(out / f"model-{k}.pt" for k in SEED_TRAINING),
+                          formal=False, **({"population": 24, "generations": 8, "max_designs": 6} if quick else {}))
 
 
 def _synth(rtl: Path, target: str) -> dict:
