@@ -57,6 +57,7 @@ from approxmlp.cost.model import COEFF_FILE, FIT_SCALE, CostModel, calibrate
 from approxmlp.frontend.data import load_dataset
 from approxmlp.frontend.input_quantizer import InputQuantizer
 from approxmlp.backend.verilog import emit_verilog
+from approxmlp.backend.verilog.primitives import bundle
 from approxmlp.frontend.floatnet import train_float
 from approxmlp.core.ir import MLP
 from approxmlp.frontend.float_model import FloatMLP
@@ -197,18 +198,29 @@ def measure(designs: list[MLP], target: str, cache: Path, workers: int, log=prin
     """``(n, 2)`` synthesized area (µm², or LUTs on an FPGA) and static power (mW)."""
     path = cache / f"synth-{target}.json"
     known = json.loads(path.read_text()) if path.is_file() else {}
-    todo = [m for m in designs if m.digest not in known]
+    texts = {m.digest: emit_verilog(m) for m in designs}
+    keys = {m.digest: design_key(m.digest, texts[m.digest]) for m in designs}
+    todo = [m for m in designs if keys[m.digest] not in known]
     if todo:
         log(f"  {target}: synthesizing {len(todo)} designs ({len(designs) - len(todo)} cached)")
         with ProcessPoolExecutor(workers, initializer=os.nice, initargs=(5,)) as pool:  # yield to others
-            jobs = [(emit_verilog(m), target) for m in todo]
+            jobs = [(texts[m.digest], target) for m in todo]
             for k, (m, res) in enumerate(zip(todo, pool.map(_synth, jobs))):
-                known[m.digest] = list(res)
+                known[keys[m.digest]] = list(res)
                 if k % 10 == 9 or k == len(todo) - 1:  # checkpoint: an interrupted run keeps its work
                     if path.is_file():  # and so does another run writing the same cache
                         known = json.loads(path.read_text()) | known
                     path.write_text(json.dumps(known, indent=0) + "\n")
-    return np.array([known[m.digest] for m in designs], dtype=float)
+    return np.array([known[keys[m.digest]] for m in designs], dtype=float)
+
+
+def design_key(digest: str, verilog: str, near: Path | None = None) -> str:
+    """What a cached synthesis figure is filed under: the IR digest *and* the circuit the
+    emitter wrote for it (the Verilog and its primitives, without comment lines). The same
+    IR emitted by another emitter (shared subexpressions: 22-27 % smaller) is another
+    circuit; keyed by the IR alone, its old figure would be taken for the new one."""
+    code = "\n".join(line for line in bundle(verilog, near=near).splitlines() if not line.lstrip().startswith("//"))
+    return f"{digest}:{hashlib.sha256(code.encode()).hexdigest()[:16]}"
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -307,19 +319,23 @@ def designs_under(folders: list[Path]) -> list[MLP]:
 
 def prefill(folders: list[Path], target: str, cache: Path) -> int:
     """Copy the synthesized figures of explore runs below ``folders`` (their designs'
-    ``report.json``, when made for ``target``) into the synthesis cache; returns how many."""
+    ``report.json``, when made for ``target``) into the synthesis cache, filed under the
+    circuit their ``rtl/top.v`` holds (:func:`design_key`: a run of an older emitter fills
+    no entry of today's); returns how many."""
     path = cache / f"synth-{target}.json"
     known = json.loads(path.read_text()) if path.is_file() else {}
     added = 0
     for folder in folders:
         for rep in sorted(Path(folder).glob("**/designs/*/report.json")):
             r = json.loads(rep.read_text())
-            if r.get("target") != target or r.get("ir_sha256") in known:
+            rtl = rep.parent / "rtl" / "top.v"
+            if r.get("target") != target or not rtl.is_file():
                 continue
+            key = design_key(r["ir_sha256"], rtl.read_text(), near=rtl.parent)
             area = r.get("area_um2") if r.get("area_um2") is not None else r.get("luts")
-            if area is None:
+            if key in known or area is None:
                 continue
-            known[r["ir_sha256"]] = [float(area), float(r.get("static_power_mw") or 0.0)]
+            known[key] = [float(area), float(r.get("static_power_mw") or 0.0)]
             added += 1
     if added:
         cache.mkdir(parents=True, exist_ok=True)
