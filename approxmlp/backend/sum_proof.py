@@ -93,6 +93,12 @@ class _Netlist:
         self._values: dict[str, Form] = {}
         self.stop: set[int] = set()
 
+    def set_operands(self, bits: set[int]) -> None:
+        """The bits where a layer's sums stop (its operands): values are atoms there, so
+        the values worked out for another layer, with other atoms, are forgotten."""
+        self.stop = set(bits)
+        self._values = {}
+
     def resolve(self, bit) -> tuple:
         """A bit as ``("c", 0|1)``, ``("v", net)`` (an operand bit) or ``("y", cell, k)``,
         through ``$and`` with a constant (a mask) and ``$pos``."""
@@ -265,13 +271,13 @@ def prove_sums(mlp: MLP, rtl: Path, module: str, workdir: Path, timeout: float) 
     net = _Netlist(json.loads((workdir / "sums.json").read_text())["modules"][module])
     proven, failed = {}, {}
     for li, layer in enumerate(mlp.layers):
-        net.stop = set()
+        stop: set[int] = set()
         for i in range(layer.n_in):
             try:
-                net.stop |= {b for b in _operand_bits(net, mlp, li, i) if isinstance(b, int)}
+                stop |= {b for b in _operand_bits(net, mlp, li, i) if isinstance(b, int)}
             except NotLinear:
                 pass
-        net._values = {}
+        net.set_operands(stop)
         for j in range(layer.n_out):
             name = f"l{li}_n{j}_acc"
             if name not in net.nets:
