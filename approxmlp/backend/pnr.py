@@ -147,7 +147,7 @@ def place_and_route(verilog_path: Path, top: str, workdir: Path, *,
     log = workdir / "pnr.yosys.log"
     for device, package, capacity in DEVICES:
         tried.append(device)
-        if int(cells.get("SB_LUT4", 0)) > capacity:  # more LUTs than logic cells: cannot fit
+        if int(cells.get("SB_LUT4", 0)) > capacity:  # more LUTs than the device has logic cells
             continue
         log = workdir / f"pnr.{device}.log"
         report = workdir / f"pnr.{device}.report.json"
@@ -185,7 +185,8 @@ def _text(log: Path, stderr: str) -> str:
 
 def _too_big(log: Path, stderr: str) -> bool:
     """Did nextpnr stop because the design needs more of some resource than the device has?"""
-    return bool(re.search(r"no BELs remaining to implement|device only has", _text(log, stderr)))
+    return bool(re.search(r"no BELs remaining to implement|device only has|Failed to expand region .* ICESTORM_LCs",
+                          _text(log, stderr)))
 
 
 def _first_error(log: Path, stderr: str) -> str:
