@@ -71,7 +71,9 @@ def test_a_design_that_fits_no_device_is_reported_not_raised(tmp_path, monkeypat
     monkeypatch.setattr(pnr, "DEVICES", (("lp384", "qn32", 10**6),))
     res = pnr.place_and_route(rtl, "top", tmp_path / "w")
     assert not res.fits and res.tried == ("lp384",)
-    assert "no BELs remaining" in (tmp_path / "w" / "pnr.lp384.log").read_text()
+    # nextpnr's own words (its heap placer, or the packer's BEL count, depending on the netlist)
+    assert re.search(r"ERROR: (Failed to expand region .* ICESTORM_LCs|Unable to place cell .* no BELs remaining)",
+                     (tmp_path / "w" / "pnr.lp384.log").read_text())
 
 
 @pytest.mark.synth

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import string
 import subprocess
 import time
@@ -137,6 +138,7 @@ def place_and_route(verilog_path: Path, top: str, workdir: Path, *,
     (workdir / names["verilog"]).write_text(bundle(verilog_path.read_text(), near=verilog_path.parent))
     text, added = harness(top, ports(workdir, names["verilog"], top))
     (workdir / names["harness"]).write_text(text)
+    shutil.copyfile(_flows_file("yosys", "ice40_coarse.ys"), workdir / "ice40_coarse.ys")
     template = string.Template(_flows_file("yosys", "pnr-ice40.ys").read_text())
     (workdir / "pnr.ys").write_text(template.substitute(names))
     run_yosys(workdir / "pnr.ys", workdir, workdir / "pnr.yosys.log", timeout)

@@ -84,7 +84,7 @@ class _Flow:
 
     script: str                                # template in flows/yosys/
     liberty: str | None = None                 # compact library in flows/lib/ (printed)
-    abc_scripts: tuple[str, ...] = ()          # flows/yosys/ files the template names
+    includes: tuple[str, ...] = ()             # flows/yosys/ files the template reads (ABC scripts, steps)
     luts: str | None = None                    # regexes (full match) over cell types (FPGA)
     carries: str | None = None
     ffs: str | None = None
@@ -92,10 +92,10 @@ class _Flow:
 
 _PRINTED_ABC = ("abc_printed_opt.script", "abc_printed.script")
 _FLOW = {
-    "printed": _Flow("printed.ys", liberty="egfet_1v0.lib", abc_scripts=_PRINTED_ABC),
-    "printed-cnt": _Flow("printed.ys", liberty="cnt_tft_3v0.lib", abc_scripts=_PRINTED_ABC),
-    "fpga-ice40": _Flow("fpga-ice40.ys", luts=r"SB_LUT4", carries=r"SB_CARRY", ffs=r"SB_DFF\w*"),
-    "fpga-xc7": _Flow("fpga-xc7.ys", luts=r"LUT[1-6]|INV", carries=r"CARRY4", ffs=r"FD\w*"),
+    "printed": _Flow("printed.ys", liberty="egfet_1v0.lib", includes=_PRINTED_ABC),
+    "printed-cnt": _Flow("printed.ys", liberty="cnt_tft_3v0.lib", includes=_PRINTED_ABC),
+    "fpga-ice40": _Flow("fpga-ice40.ys", includes=("ice40_coarse.ys",), luts=r"SB_LUT4", carries=r"SB_CARRY", ffs=r"SB_DFF\w*"),
+    "fpga-xc7": _Flow("fpga-xc7.ys", includes=("xc7_coarse.ys",), luts=r"LUT[1-6]|INV", carries=r"CARRY4", ffs=r"FD\w*"),
 }
 assert tuple(_FLOW) == TARGETS
 
@@ -214,7 +214,7 @@ def _stage(target: str, flow: _Flow, verilog_path: Path, top: str, workdir: Path
     if liberty is not None:
         names["liberty"] = f"{target}.lib"
         shutil.copyfile(liberty, workdir / names["liberty"])
-    for abc in flow.abc_scripts:
+    for abc in flow.includes:
         shutil.copyfile(_flows_file("yosys", abc), workdir / abc)
     template = string.Template(_flows_file("yosys", flow.script).read_text())
     (workdir / names["script"]).write_text(template.substitute(names))
@@ -254,7 +254,7 @@ def _cache_key(workdir: Path, names: dict[str, str], flow: _Flow, target: str) -
     parts = [_CACHE_FORMAT, target, names["top"], _tool(),
              "\n".join(line for line in design if not line.lstrip().startswith("//")),
              (workdir / names["script"]).read_text()]
-    parts += [(workdir / abc).read_text() for abc in flow.abc_scripts]
+    parts += [(workdir / abc).read_text() for abc in flow.includes]
     if "liberty" in names:
         parts.append(hashlib.sha256((workdir / names["liberty"]).read_bytes()).hexdigest())
     for part in parts:
