@@ -30,10 +30,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q
 
-# The literature benchmarks, then the scaling section (flows/bench/scaling.py), unattended
+# The literature benchmarks, then the scaling section (flows/bench/scaling.py) and the peer
+# comparison with da4ml (flows/bench/peer.py), unattended
 # (reads ../shared/datasets; about two hours on 2 cores): writes BENCHMARKS.md,
 # docs/benchmarks.png and every design under bench-out/.
 bench: $(STAMP)
+	# da4ml, the peer generator the bench measures against (benchmark only, pinned)
+	$(PIP) install --quiet -c constraints.txt -e '.[bench]'
 	$(PY) -m flows.bench.run
 
 clean:

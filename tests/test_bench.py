@@ -186,6 +186,16 @@ def test_quick_bench_writes_the_report_and_the_plot(tmp_path):
     assert [r["set"] for r in shared] == ["Seeds"] and shared[0]["lint"] == 0
     assert shared[0]["proof"]["rtl_vs_reference"] == "proven" == shared[0]["proof"]["netlist_vs_rtl"]
     assert "## Shared subexpressions" in text and "| Seeds | 7-3-3 |" in text.split("## Shared subexpressions")[1]
+    # the peer step: da4ml on the same exact model (EGFET only when quick), or why not
+    import importlib.util
+
+    if importlib.util.find_spec("da4ml") is None:  # make bench installs it; make test does not
+        assert "## Peer: da4ml\n\nNot run: da4ml is not installed" in text
+    else:
+        peer_rows = json.loads((tmp_path / "work" / "peer.json").read_text())["rows"]
+        assert [r["set"] for r in peer_rows] == ["Seeds"] and peer_rows[0]["da4ml"]["printed"] > 0
+        assert all(peer_rows[0]["verify"][side]["mismatches"] == 0 for side in ("approxmlp", "da4ml"))
+        assert "## Peer: da4ml" in text and "| Seeds 7-3-3 |" in text.split("## Peer: da4ml")[1]
     assert png.stat().st_size > 10_000
     head = readme.read_text()
     assert "old" not in head and "| Seeds 7-3-3 |" in head and head.endswith("\nrest\n")

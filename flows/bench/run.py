@@ -201,6 +201,26 @@ def _meta(total_s: float) -> dict:
             "verilator": verilator_version(), "total_min": total_s / 60}
 
 
+def _peer_section(a: argparse.Namespace) -> list[str]:
+    """The peer step (:mod:`flows.bench.peer`): approxmlp against da4ml on the exact models
+    this run made (the digits one from the scaling step), when da4ml is installed (``make
+    bench`` installs it: ``pip install -e .[bench]``); EGFET only with ``--quick``."""
+    import importlib.util
+
+    from flows.bench import peer
+
+    if importlib.util.find_spec("da4ml") is None:
+        log("peer: skipped, da4ml is not installed (pip install -e .[bench])")
+        return ["## Peer: da4ml", "", "Not run: da4ml is not installed (`pip install -e .[bench]`).", ""]
+    log("peer: the exact models built by da4ml, by the same flows")
+    sets = [b.name for b in BENCHES if (a.out / b.name / "compile" / "ir.json").is_file()]
+    sets += ["digits"] if (a.out / peer.DIGITS / "ir.json").is_file() else []
+    res = peer.run(a.out, sets=sets,
+                   targets=("printed",) if a.quick else peer.TARGETS, pnr=not a.quick) | {"via": "make bench"}
+    (a.out / "peer.json").write_text(json.dumps(res, indent=1) + "\n")
+    return peer.markdown(res)
+
+
 def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_md: list[str],
                   proofs_md: list[str] = ()) -> None:
     """BENCHMARKS.md, the plot and the README headline, from one run's numbers."""
@@ -211,7 +231,7 @@ def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_m
     a.results.mkdir(parents=True, exist_ok=True)
     (a.results / "results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     (a.results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    for kept in ("proofs.json", "sharing.json"):
+    for kept in ("proofs.json", "sharing.json", "peer.json"):
         if (a.out / kept).is_file():
             (a.results / kept).write_text((a.out / kept).read_text())
     plot(rows, a.png)
@@ -223,7 +243,7 @@ def write_reports(a: argparse.Namespace, rows: list[dict], meta: dict, scaling_m
 def render(a: argparse.Namespace) -> int:
     """``--render``: the reports of the run kept in ``a.out`` (its own numbers and provenance,
     rendered by this code: a change of wording needs no two-hour re-run)."""
-    from flows.bench import proofs, scaling, sharing
+    from flows.bench import peer, proofs, scaling, sharing
 
     try:
         rows = json.loads((a.out / "results.json").read_text())
@@ -240,6 +260,8 @@ def render(a: argparse.Namespace) -> int:
     proofs_md = proofs.markdown(json.loads(kept.read_text())) if kept.is_file() else []
     kept = a.out / "sharing.json"
     proofs_md += sharing.markdown(json.loads(kept.read_text())) if kept.is_file() else []
+    kept = a.out / "peer.json"
+    scaling_md += peer.markdown(json.loads(kept.read_text())) if kept.is_file() else []
     write_reports(a, rows, meta | {"rendered_at": commit()} | rerun, scaling_md, proofs_md)
     return 0
 
@@ -321,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # the data sets' results are still worth writing
             log(f"scaling: FAILED: {type(exc).__name__}: {exc}")
             scaling_md, scaling_ok = ["## Scaling", "", f"failed: {type(exc).__name__}: {exc}".splitlines()[0], ""], False
+    scaling_md += _peer_section(a)
     meta = _meta(time.perf_counter() - t0)
     (a.out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     write_reports(a, rows, meta, scaling_md, proofs_md)
