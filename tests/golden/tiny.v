@@ -27,7 +27,8 @@ module top (
         u_l0_n0 (.acc(l0_n0_acc), .out(l0_n0));
 
     // -- layer[0].neuron[1]: qrelu4((+1*x0 +1*x1 +1*x2 -3) >>> 1)
-    wire [5:0] l0_n1_pos = {2'd0, x0} + {2'd0, x1} + {2'd0, x2};  // + digits of x0 * 1, x1 * 1, x2 * 1
+    wire [4:0] l0_n1_pos_0 = {1'd0, x0} + {1'd0, x1};  // part of l0_n1_pos
+    wire [5:0] l0_n1_pos = {2'd0, x2} + {1'd0, l0_n1_pos_0};  // + digits of x0 * 1, x1 * 1, x2 * 1
     wire signed [6:0] l0_n1_acc = $signed({1'd0, l0_n1_pos}) - 7'sd3;  // accumulator
     wire [3:0] l0_n1;  // QReLU: negative -> 0, saturate at 15, bits [4:1]
     approxmlp_qrelu #(.ACC_W(7), .SHIFT(1), .OUT_W(4), .TRUNC(0), .CAN_NEG(1), .CAN_SAT(1))

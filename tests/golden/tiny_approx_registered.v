@@ -33,8 +33,8 @@ module top (
     wire [3:0] l0_n1_p0 = x0 & ~4'd1;  // x0 * 1, low 1 bit dropped
     wire [3:0] l0_n1_p1 = x1 & ~4'd1;  // x1 * 1, low 1 bit dropped
     wire [3:0] l0_n1_p2 = x2 & ~4'd1;  // x2 * 1, low 1 bit dropped
-    // + digits of x0 * 1, x1 * 1, x2 * 1
-    wire [5:0] l0_n1_pos = {2'd0, l0_n1_p0} + {2'd0, l0_n1_p1} + {2'd0, l0_n1_p2};
+    wire [4:0] l0_n1_pos_0 = {1'd0, l0_n1_p0} + {1'd0, l0_n1_p1};  // part of l0_n1_pos
+    wire [5:0] l0_n1_pos = {2'd0, l0_n1_p2} + {1'd0, l0_n1_pos_0};  // + digits of x0 * 1, x1 * 1, x2 * 1
     wire signed [6:0] l0_n1_acc = $signed({1'd0, l0_n1_pos}) - 7'sd3;  // accumulator
     wire [3:0] l0_n1;  // QReLU: negative -> 0, saturate at 15, bits [4:1], low 1 cleared
     approxmlp_qrelu #(.ACC_W(7), .SHIFT(1), .OUT_W(4), .TRUNC(1), .CAN_NEG(1), .CAN_SAT(1))

@@ -12,6 +12,9 @@ constant is one constant wire.
 
 from __future__ import annotations
 
+import heapq
+from dataclasses import replace
+
 from ...core.ir import MLP, signed_width, unsigned_width
 from ...core.ranges import NeuronRange, ProductRange
 from ...core.sharing import digits, wire_bound
@@ -79,8 +82,7 @@ def _accumulator(body: Body, r: NeuronRange, name: str, terms: LayerTerms, row: 
         if not mine:
             continue
         ssig = Signal(f"{name}_{kind}", unsigned_width(totals[sign]))
-        expr = " + ".join(terms.summand(s, ssig.width, products.get(s.ref.index) if s.ref.kind == "p" else None)
-                          for s in mine)
+        expr = _adder_tree(body, f"{name}_{kind}", mine, ssig.width, terms, row, products)
         body.declare(ssig, expr, f"{'+' if sign > 0 else '-'} digits of {_products_text(r, terms, sign)}")
         ssig.use(range(ssig.width))
         parts.append(("+" if sign > 0 else "-", f"$signed({zext(ssig.name, ssig.width, acc.width)})"))
@@ -92,6 +94,46 @@ def _accumulator(body: Body, r: NeuronRange, name: str, terms: LayerTerms, row: 
     body.declare(acc, expr[2:] if expr.startswith("+ ") else expr, "accumulator", signed=True)
     acc.use(range(acc.width))  # read whole by the activation primitive
     return acc
+
+
+def _adder_tree(body: Body, name: str, summands: list, width: int, terms: LayerTerms, row: int,
+                products: dict[int, Signal]) -> str:
+    """The sum of ``summands`` (each ``ref << shift``) in ``width`` bits, as two-operand
+    additions: the two smallest values first (Huffman), each partial sum a wire as wide as
+    its bound and aligned at the lower of its parts' shifts, so its low bits pass through
+    and no adder is wider than what it adds. An FPGA builds each addition on a carry chain,
+    one logic cell per bit (the synthesis flows keep them: flows/README.md); for printed
+    cells Yosys merges the single-use additions back into one multi-operand sum. Returns the
+    expression of the whole sum (the last addition)."""
+    def leaf(s):
+        product = products.get(s.ref.index) if s.ref.kind == "p" else None
+        unshifted = replace(s, shift=0)
+        return lambda w: terms.summand(unshifted, w, product)
+
+    heap = [((terms.summand_bound(s, row) >> s.shift) << s.shift, k, terms.summand_bound(s, row) >> s.shift,
+             s.shift, leaf(s)) for k, s in enumerate(summands)]
+    heapq.heapify(heap)
+    order = len(heap)
+    while len(heap) > 1:
+        _, _, ba, ka, ta = heapq.heappop(heap)
+        _, _, bb, kb, tb = heapq.heappop(heap)
+        if kb < ka:
+            ba, ka, ta, bb, kb, tb = bb, kb, tb, ba, ka, ta
+        bound = ba + (bb << (kb - ka))
+        if not heap:  # the last addition is the sum itself
+            break
+        part = Signal(f"{name}_{order - len(summands)}", unsigned_width(bound))
+        w = part.width
+        body.declare(part, f"{ta(w)} + " + (f"({tb(w)} << {kb - ka})" if kb > ka else tb(w)), f"part of {name}")
+        part.use(range(w))
+        heapq.heappush(heap, (bound << ka, order, bound, ka, lambda w2, p=part: zext(p.name, p.width, w2)))
+        order += 1
+    else:  # one summand
+        _, _, ba, ka, ta = heap[0]
+        return f"({ta(width)} << {ka})" if ka else ta(width)
+    # the root: ta + (tb << (kb - ka)), shifted by ka, in the sum's width
+    inner = f"{ta(width)} + " + (f"({tb(width)} << {kb - ka})" if kb > ka else tb(width))
+    return f"({inner}) << {ka}" if ka else inner
 
 
 def _products_text(r: NeuronRange, terms: LayerTerms, sign: int) -> str:
