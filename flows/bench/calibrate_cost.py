@@ -17,7 +17,7 @@ the built-in data sets in several topologies; ``int``/``pow2``/``csd2`` multipli
   (EGFET), the same searches run with it, and the points of its fronts are added. A search
   goes wherever its model errs in its favour; these rounds put those designs in the sample.
 
-Every design is synthesized with Yosys (results cached by IR digest in ``--cache``, so a
+Every design is synthesized with Yosys (results cached by IR digest and emitted circuit in ``--cache``, so a
 rerun only synthesizes new designs; the pool itself is cached per settings). The model of
 :mod:`approxmlp.cost.model` is fitted on half of the designs (every other one by measured size,
 so both halves span the range) and evaluated on the other half: Spearman rank correlation,
