@@ -515,6 +515,8 @@ def _device(r: dict) -> str:
 
 def markdown(res: dict) -> list[str]:
     """The "Peer: da4ml" section for BENCHMARKS.md."""
+    if res and res.get("not_run"):
+        return ["## Peer: da4ml", "", f"Not run: {res['not_run']}.", ""]
     if not res or not res.get("rows"):
         return []
     where = provenance(res)

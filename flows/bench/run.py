@@ -209,9 +209,11 @@ def _peer_section(a: argparse.Namespace) -> list[str]:
 
     from flows.bench import peer
 
-    if importlib.util.find_spec("da4ml") is None:
+    if importlib.util.find_spec("da4ml") is None:  # kept too: --render says the same
         log("peer: skipped, da4ml is not installed (pip install -e .[bench])")
-        return ["## Peer: da4ml", "", "Not run: da4ml is not installed (`pip install -e .[bench]`).", ""]
+        res = {"not_run": "da4ml is not installed (`pip install -e .[bench]`)", "via": "make bench"}
+        (a.out / "peer.json").write_text(json.dumps(res, indent=1) + "\n")
+        return peer.markdown(res)
     log("peer: the exact models built by da4ml, by the same flows")
     sets = [b.name for b in BENCHES if (a.out / b.name / "compile" / "ir.json").is_file()]
     sets += ["digits"] if (a.out / peer.DIGITS / "ir.json").is_file() else []
