@@ -132,7 +132,7 @@ def place_and_route(verilog_path: Path, top: str, workdir: Path, *,
     start = time.perf_counter()
     names = {"verilog": "pnr.in.v", "harness": "pnr.harness.v", "harness_top": HARNESS_TOP,
              "stat_json": "pnr.stat.json", "netlist_json": "pnr.json"}
-    for stale in ("pnr.json", "pnr.stat.json", "pnr.report.json"):
+    for stale in (names["netlist_json"], names["stat_json"]):  # never report a previous run
         (workdir / stale).unlink(missing_ok=True)
     (workdir / names["verilog"]).write_text(bundle(verilog_path.read_text(), near=verilog_path.parent))
     text, added = harness(top, ports(workdir, names["verilog"], top))
