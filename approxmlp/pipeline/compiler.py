@@ -137,7 +137,7 @@ def _check(opts: CompileOptions, out: Path) -> None:
 
     check_options(opts)
     check_out(out, COMPILE_MARKS)
-    check_tools(verilator=opts.verify, yosys=opts.synth, nextpnr=opts.synth and opts.pnr and opts.target == "fpga-ice40")
+    check_tools(verilator=opts.verify, yosys=opts.synth, nextpnr=opts.routes)
 
 
 def build_design(ir: MLP, data, quantizer, out: Path, opts: CompileOptions, *, progress: Progress = quiet,

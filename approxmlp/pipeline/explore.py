@@ -144,7 +144,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     if opts.resume and not (out / "checkpoint.npz").is_file():
         raise ApproxMLPError(f"--resume: {out / 'checkpoint.npz'} not found, there is no search to resume; "
                              "run without --resume to start afresh")
-    check_tools(verilator=True, yosys=True, nextpnr=copts.target == "fpga-ice40")
+    check_tools(verilator=True, yosys=True, nextpnr=copts.routes)
     created = not out.exists()
     try:
         return _explore(model_path, data_spec, out, opts, copts, progress)

@@ -38,6 +38,11 @@ class CompileOptions:
     requantize: bool = False
     onnx: bool = True
 
+    @property
+    def routes(self) -> bool:
+        """Whether the flow places and routes (nextpnr: synthesized iCE40 designs, unless off)."""
+        return self.synth and self.pnr and self.target == "fpga-ice40"
+
 
 def check_options(opts: CompileOptions) -> None:
     """Refuse impossible settings before any work is done."""

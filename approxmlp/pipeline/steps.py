@@ -112,7 +112,7 @@ def run_synthesis(rtl: Path, opts: CompileOptions, dest: Path, progress: Progres
                 out[key] = f"{dest.name}/{name}"
             else:
                 out.pop(key, None)
-        if opts.target == "fpga-ice40" and opts.pnr:
+        if opts.routes:
             out["pnr"] = _place_and_route(rtl, opts, Path(work), dest, progress)
     out.pop("liberty", None)
     return out

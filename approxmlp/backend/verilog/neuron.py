@@ -110,8 +110,8 @@ def _adder_tree(body: Body, name: str, summands: list, width: int, terms: LayerT
         unshifted = replace(s, shift=0)
         return lambda w: terms.summand(unshifted, w, product)
 
-    heap = [((terms.summand_bound(s, row) >> s.shift) << s.shift, k, terms.summand_bound(s, row) >> s.shift,
-             s.shift, leaf(s)) for k, s in enumerate(summands)]
+    heap = [(b << s.shift, k, b, s.shift, leaf(s))
+            for k, s in enumerate(summands) for b in [terms.summand_bound(s, row) >> s.shift]]
     heapq.heapify(heap)
     order = len(heap)
     while len(heap) > 1:
@@ -124,16 +124,21 @@ def _adder_tree(body: Body, name: str, summands: list, width: int, terms: LayerT
             break
         part = Signal(f"{name}_{order - len(summands)}", unsigned_width(bound))
         w = part.width
-        body.declare(part, f"{ta(w)} + " + (f"({tb(w)} << {kb - ka})" if kb > ka else tb(w)), f"part of {name}")
+        body.declare(part, _add(ta(w), tb(w), kb - ka), f"part of {name}")
         part.use(range(w))
         heapq.heappush(heap, (bound << ka, order, bound, ka, lambda w2, p=part: zext(p.name, p.width, w2)))
         order += 1
     else:  # one summand
-        _, _, ba, ka, ta = heap[0]
+        _, _, _, ka, ta = heap[0]
         return f"({ta(width)} << {ka})" if ka else ta(width)
     # the root: ta + (tb << (kb - ka)), shifted by ka, in the sum's width
-    inner = f"{ta(width)} + " + (f"({tb(width)} << {kb - ka})" if kb > ka else tb(width))
+    inner = _add(ta(width), tb(width), kb - ka)
     return f"({inner}) << {ka}" if ka else inner
+
+
+def _add(a: str, b: str, shift: int) -> str:
+    """``a + (b << shift)`` as text."""
+    return f"{a} + " + (f"({b} << {shift})" if shift else b)
 
 
 def _products_text(r: NeuronRange, terms: LayerTerms, sign: int) -> str:
