@@ -17,7 +17,11 @@ columns nobody reads removed):
   to one constant row, whose bits cost no adder of their own. A column of ``h`` bits (plus
   the carries coming in) needs ``(h - 1) // 2`` full adders and a half adder when two bits
   are left: whether Yosys builds a compressor tree or a chain of adders, every full adder
-  removes one bit. A truncated product of several digits is an adder of its own first;
+  removes one bit. A truncated product of several digits is an adder of its own first.
+  The emitter builds the digit pairs that recur across a layer once, as shared terms
+  (:mod:`approxmlp.core.sharing`); each layer's adder counts (these four features) are
+  scaled by the fraction of additions that sharing leaves, estimated from how often digit
+  pairs repeat (:mod:`.sharing`: the plan itself is too slow for the search's loop);
 * ``fa_carry``, ``ha_carry``: the same in the columns below the lowest output bit anybody
   reads (below the rescale, an activation truncation, an argmax drop): only their carries
   are needed;
@@ -56,7 +60,8 @@ from ..core import argmax
 from ..core.csd import csd
 from ..core.ir import MLP, signed_width, unsigned_width
 from ..core.ranges import analyze
-from .features import DESIGN_CAP, FA, FA_CARRY, FEATURES, HA, HA_CARRY, INDEX, NEURON_CAP, cap
+from .features import ADDERS, DESIGN_CAP, FEATURES, FA, FA_CARRY, HA, HA_CARRY, INDEX, NEURON_CAP, cap
+from .sharing import excess_ratio, saved_fraction
 
 
 
@@ -97,7 +102,7 @@ def _bits(m: int) -> list[int]:
 def neuron_features(mlp: MLP) -> dict[tuple[int, int], np.ndarray]:
     """The :data:`FEATURES` per neuron ``(layer, index)``; an output neuron carries an equal
     share of the argmax tree. Constant and unread neurons are all zeros."""
-    feats, support = _count(mlp)
+    feats, support, _ = _count(mlp)
     scale = _support_scale(mlp, feats.values(), support)
     if scale < 1.0:
         for f in feats.values():
@@ -107,7 +112,7 @@ def neuron_features(mlp: MLP) -> dict[tuple[int, int], np.ndarray]:
 
 def features(mlp: MLP) -> np.ndarray:
     """The :data:`FEATURES` of the circuit the emitter would write for ``mlp``."""
-    feats, support = _count(mlp)
+    feats, support, _ = _count(mlp)
     total = np.sum(list(feats.values()), axis=0)
     return total * _support_scale(mlp, [total], support)
 
@@ -120,8 +125,16 @@ def _support_scale(mlp: MLP, feats, support: int) -> float:
     return float(cap(sum(feats), max(1, (mlp.n_classes - 1).bit_length()), support, DESIGN_CAP))
 
 
-def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int]:
-    """Per-neuron features, and the number of input bits the class output depends on."""
+def excess_ratios(mlp: MLP) -> tuple[float, ...]:
+    """Per layer, the repeated digit pairs over the additions
+    (:func:`approxmlp.cost.sharing.excess_ratio`) that the features' sharing factor comes
+    from: what ``flows/bench/calibrate_cost.py --sharing`` fits the factor's curve on."""
+    return tuple(_count(mlp)[2])
+
+
+def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int, list[float]]:
+    """Per-neuron features, the number of input bits the class output depends on, and
+    each layer's :func:`excess_ratios`."""
     rng = analyze(mlp)
     ib = mlp.input_bits
     support: dict[tuple[int, int], int] = {}  # input bits (bit set) each neuron depends on
@@ -155,6 +168,7 @@ def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int]:
                         m &= ~((1 << max(0, p.trunc - dg[0][0])) - 1)
                 read[li - 1][p.index] |= m
     out: dict[tuple[int, int], np.ndarray] = {}
+    ratios: list[float] = []
     scores = []
     # known-constant low bits of each operand (an upstream act_trunc, or a sum whose lowest
     # bits are bias bits only): they fold into the constant term
@@ -163,6 +177,8 @@ def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int]:
         s = layer.shift
         qrelu = layer.activation == "qrelu"
         const_low = [a.act_trunc if qrelu else 0 for a in layer.approx]
+        shared: list[tuple[int, int, int, tuple]] = []  # (neuron, input, kept bits, signed digits)
+        summands = np.zeros((1, layer.n_out), dtype=np.int64)
         for j, r in enumerate(rng[li]):
             f = np.zeros(len(FEATURES))
             out[(li, j)] = f
@@ -217,6 +233,10 @@ def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int]:
                     else:
                         sup |= prev_support[p.index]
                     dg = _digits(mag, pw)
+                    summands[0, j] += 1 if p.trunc else len(dg)
+                    if not p.trunc:
+                        kept = p.mask & ((1 << p.operand_max.bit_length()) - 1) & (-1 << zeros_in[p.index])
+                        shared.append((j, p.index, kept, tuple((k, sign * ds) for k, ds in dg)))
                     if p.trunc and len(dg) > 1:  # its own adder, then the bits above the cut
                         pcols = [0] * pw
                         pconst = 0
@@ -248,13 +268,29 @@ def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int]:
                 const_low[j] = max(const_low[j], low - s)
             if li == last:  # bits constant in this score need no comparator
                 score[2] = max(score[2], const_low[j])
+        ratios.append(_excess_ratio(shared, summands, layer.n_in))
+        factor = 1.0 - float(saved_fraction(np.array(ratios[-1])))
+        for j in range(layer.n_out):
+            out[(li, j)][ADDERS] *= factor
         zeros_in = const_low
         prev_support = [support.get((li, j), 0) for j in range(layer.n_out)]
     _argmax(tree, scores, mlp.layers[-1].activation == "linear", [out[(last, j)] for j in range(len(scores))])
     total = 0
     for v in prev_support:
         total |= v
-    return out, bin(total).count("1")
+    return out, bin(total).count("1"), ratios
+
+
+def _excess_ratio(shared: list[tuple[int, int, int, tuple]], summands: np.ndarray, n_in: int) -> float:
+    """:func:`approxmlp.cost.sharing.excess_ratio` of one layer (a population of one)."""
+    K = 1 + max((k for *_, dg in shared for k, _ in dg), default=0)
+    digits = np.zeros((1, summands.shape[1], n_in, K), dtype=np.int64)
+    keys = np.zeros((1, summands.shape[1], n_in), dtype=np.int64)
+    for j, i, kept, dg in shared:
+        keys[0, j, i] = kept
+        for k, d in dg:
+            digits[0, j, i, k] = d
+    return float(excess_ratio(digits, keys, summands)[0])
 
 
 def _argmax(tree: argmax.Plan, scores: list[list], signed: bool, shares: list[np.ndarray]) -> None:

@@ -14,6 +14,8 @@ FEATURES = ("fa", "ha", "fa_carry", "ha_carry", "act_gates", "sat_or", "cmp_bits
 #: Position of each feature in a feature vector.
 INDEX = {name: k for k, name in enumerate(FEATURES)}
 FA, HA, FA_CARRY, HA_CARRY = INDEX["fa"], INDEX["ha"], INDEX["fa_carry"], INDEX["ha_carry"]
+#: The adder features, which a layer's shared terms scale (:mod:`.sharing`).
+ADDERS = [FA, HA, FA_CARRY, HA_CARRY]
 #: Bump whenever what a feature counts changes: coefficients fitted to other counts are refused.
 FEATURES_VERSION = 2
 

@@ -17,8 +17,9 @@ The steps are those of :func:`approxmlp.cost.design._count`, each over all indiv
 2. which bits of each neuron something reads, from the argmax backwards;
 3. per layer, the accumulator's bit columns (every kept operand bit at each digit's shift),
    the adders that reduce them (:func:`_compress`, a carry loop over the columns), the
-   QReLU and saturation gates, the neuron cap, the support (which primary input bits a
-   neuron depends on) and the known-constant low bits handed to the next layer;
+   QReLU and saturation gates, the neuron cap, the factor the layer's shared terms leave
+   on its adders (:mod:`.sharing`), the support (which primary input bits a neuron
+   depends on) and the known-constant low bits handed to the next layer;
 4. the argmax tree's comparators and multiplexers, shared over the output neurons, and the
    design cap from the class output's support.
 """
@@ -31,7 +32,8 @@ import numpy as np
 
 from ..core import argmax
 from ..core.csd import csd
-from .features import DESIGN_CAP, FA, FA_CARRY, FEATURES, HA, HA_CARRY, INDEX, NEURON_CAP, cap
+from .features import ADDERS, DESIGN_CAP, FA, FA_CARRY, FEATURES, HA, HA_CARRY, INDEX, NEURON_CAP, cap
+from .sharing import adder_factor
 
 
 # -- integer helpers on arrays ------------------------------------------------------------
@@ -348,6 +350,11 @@ def population_features(pop) -> np.ndarray:
         f += fc.reshape(P, O, -1)
         f *= cap(f, n_out, n_in, NEURON_CAP)[..., None]
         f *= live[..., None]
+        # the layer's shared terms: untruncated products share, through their kept bits
+        untrunc = incl & (T[:, :, None] == 0)
+        signed = D * np.where(r["W"] < 0, -1, 1)[..., None]
+        summands = np.where(incl, np.where(T[:, :, None] > 0, 1, (D != 0).sum(axis=-1)), 0).sum(axis=2)
+        f[..., ADDERS] *= adder_factor(signed, np.where(untrunc, bm, 0), summands)[:, None, None]
 
         # support: the primary input bits each live neuron depends on
         if li == 0:

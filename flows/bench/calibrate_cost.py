@@ -2,6 +2,7 @@
 
     python -m flows.bench.calibrate_cost [--targets printed,printed-cnt,fpga-ice40]
                                          [--cache DIR] [--workers 2] [--validate bench-out] [--write]
+    python -m flows.bench.calibrate_cost --sharing [DIR ...]
 
 The sample is what the search visits, from the exact design down to the most strongly
 approximated ones. Per seed model (float + PTQ, QAT, and QAT with power-of-two weights, of
@@ -31,6 +32,10 @@ are exactly where a model fitted on small built-in sets errs in the search's fav
 two-digit weights); their synthesized figures are read from the runs' ``report.json``
 when the run synthesized for that target, with this very flow. With ``--write`` the coefficients fitted on all designs, and these figures, are
 stored in ``approxmlp/cost/cost_coefficients.json``, the file the search loads.
+
+``--sharing DIR`` only refits the two constants of the shared-subexpression estimate
+(:mod:`approxmlp.cost.sharing`) to the emitter's own sharing plan on the layers of the
+explore runs below ``DIR``: no synthesis, seconds.
 """
 
 from __future__ import annotations
@@ -417,6 +422,43 @@ def run(targets: list[str], n: int | None, write: bool, cache: Path = DEFAULT_CA
     return results
 
 
+def fit_sharing(folders: list[Path], log=print) -> dict:
+    """Refit the curve of :mod:`approxmlp.cost.sharing` (``saved = A x / (1 + B x)``) to what
+    the emitter's sharing plan (:func:`approxmlp.core.sharing.share_layer`) saves, on every
+    layer of the designs of the explore runs below ``folders``; no synthesis. Prints the fit
+    next to the shipped constants."""
+    from scipy.optimize import least_squares
+
+    from approxmlp.core.sharing import share_layer
+    from approxmlp.cost import sharing
+    from approxmlp.cost.design import excess_ratios
+
+    x, saved = [], []
+    for m in designs_under(folders):
+        for ratio, layer in zip(excess_ratios(m), analyze(m)):
+            before = sum(max(0, len(s) - 1) for s in share_layer(layer, share=False).summands)
+            plan = share_layer(layer)
+            after = sum(max(0, len(s) - 1) for s in plan.summands) + len(plan.terms)
+            if before:
+                x.append(ratio)
+                saved.append(1 - after / before)
+    x, saved = np.array(x), np.array(saved)
+    if not len(x):
+        raise SystemExit(f"no designs below {', '.join(map(str, folders))}")
+
+    def fit(c):
+        return c[0] * x / (1 + c[1] * x) - saved
+
+    c = least_squares(fit, [sharing.A, sharing.B], bounds=([0, 0], [100, 100])).x
+    res = {"layers": len(x), "A": round(float(c[0]), 2), "B": round(float(c[1]), 2)}
+    for label, (a, b) in (("fitted", c), ("shipped", (sharing.A, sharing.B))):
+        est = a * x / (1 + b * x)
+        res[label] = {"rms": float(np.sqrt(np.mean((est - saved) ** 2))), "corr": float(np.corrcoef(est, saved)[0, 1])}
+        log(f"{label:8s} A {a:.2f}  B {b:.2f}  on {len(x)} layers: residual RMS {res[label]['rms']:.3f}, "
+            f"correlation {res[label]['corr']:.3f}")
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default="printed,printed-cnt,fpga-ice40")
@@ -430,7 +472,13 @@ def main() -> None:
                     help="put the designs of explore runs below these folders into the sample (fitted "
                          "and held out like the rest): what the search finds on real workloads")
     ap.add_argument("--write", action="store_true", help="store the coefficients for the search")
+    ap.add_argument("--sharing", type=Path, nargs="*", default=None,
+                    help="only refit the sharing estimate (approxmlp/cost/sharing.py) to the sharing plan "
+                         "on the designs of explore runs below these folders, and print it")
     a = ap.parse_args()
+    if a.sharing is not None:
+        fit_sharing(a.sharing or [REPO / "bench-out"])
+        return
     run(a.targets.split(","), a.designs, a.write, a.cache, a.workers, validate=a.validate, extra=a.extra)
 
 
