@@ -55,7 +55,7 @@ def test_copies_save_what_the_plan_saves_and_more_than_strangers(monkeypatch):
     monkeypatch.setattr(sharing, "A", 0.0)
     per_neuron = features(copies)
     others = [k for k in range(len(shared)) if k not in ADDERS]
-    assert shared[ADDERS].sum() < 0.7 * per_neuron[ADDERS].sum()
+    assert shared[ADDERS].sum() < 0.75 * per_neuron[ADDERS].sum()  # a layer of copies: a quarter off at least
     assert (shared[others] == per_neuron[others]).all()
 
 

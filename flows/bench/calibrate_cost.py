@@ -422,19 +422,43 @@ def run(targets: list[str], n: int | None, write: bool, cache: Path = DEFAULT_CA
     return results
 
 
+def _visited(folders: list[Path]) -> list[MLP]:
+    """The archives (every non-dominated design a search kept) of the explore runs'
+    checkpoints below ``folders``: what a search with today's cost model visits, the
+    designs a fitted estimate is exploited on."""
+    from approxmlp.search.checkpoint import _scored
+
+    out: dict[str, MLP] = {}
+    for folder in folders:
+        for ck in sorted(Path(folder).glob("**/checkpoint*.npz")):
+            bases = {m.digest: m for m in designs_under([ck.parent])}
+            with np.load(ck, allow_pickle=False) as f:
+                meta = json.loads(str(f["meta"]))
+                base = bases.get(meta.get("base_digest"))
+                if base is None or "archive.acc" not in f.files:
+                    continue
+                archive = _scored({k: f[k] for k in f.files if k.startswith("archive.")}, base, "archive.")
+            for i in range(archive.pop.size):
+                m = archive.pop.individual(i)
+                out.setdefault(m.digest, m)
+    return list(out.values())
+
+
 def fit_sharing(folders: list[Path], log=print) -> dict:
     """Refit the curve of :mod:`approxmlp.cost.sharing` (``saved = A x / (1 + B x)``) to what
     the emitter's sharing plan (:func:`approxmlp.core.sharing.share_layer`) saves, on every
-    layer of the designs of the explore runs below ``folders``; no synthesis. Prints the fit
-    next to the shipped constants."""
+    layer of the designs of the explore runs below ``folders`` and of their checkpoints'
+    archives (the designs the searches visited); no synthesis. Prints the fit next to the
+    shipped constants."""
     from scipy.optimize import least_squares
 
     from approxmlp.core.sharing import share_layer
     from approxmlp.cost import sharing
     from approxmlp.cost.design import excess_ratios
 
+    designs = {m.digest: m for m in designs_under(folders) + _visited(folders)}
     x, saved = [], []
-    for m in designs_under(folders):
+    for m in designs.values():
         for ratio, layer in zip(excess_ratios(m), analyze(m)):
             before = sum(max(0, len(s) - 1) for s in share_layer(layer, share=False).summands)
             plan = share_layer(layer)
@@ -450,12 +474,13 @@ def fit_sharing(folders: list[Path], log=print) -> dict:
         return c[0] * x / (1 + c[1] * x) - saved
 
     c = least_squares(fit, [sharing.A, sharing.B], bounds=([0, 0], [100, 100])).x
-    res = {"layers": len(x), "A": round(float(c[0]), 2), "B": round(float(c[1]), 2)}
+    res = {"designs": len(designs), "layers": len(x), "A": round(float(c[0]), 2), "B": round(float(c[1]), 2)}
     for label, (a, b) in (("fitted", c), ("shipped", (sharing.A, sharing.B))):
-        est = a * x / (1 + b * x)
-        res[label] = {"rms": float(np.sqrt(np.mean((est - saved) ** 2))), "corr": float(np.corrcoef(est, saved)[0, 1])}
-        log(f"{label:8s} A {a:.2f}  B {b:.2f}  on {len(x)} layers: residual RMS {res[label]['rms']:.3f}, "
-            f"correlation {res[label]['corr']:.3f}")
+        err = a * x / (1 + b * x) - saved
+        res[label] = {"rms": float(np.sqrt(np.mean(err ** 2))), "bias": float(err.mean()),
+                      "corr": float(np.corrcoef(err + saved, saved)[0, 1])}
+        log(f"{label:8s} A {a:.2f}  B {b:.2f}  on {len(x)} layers of {len(designs)} designs: residual RMS "
+            f"{res[label]['rms']:.3f}, mean {res[label]['bias']:+.3f}, correlation {res[label]['corr']:.3f}")
     return res
 
 
