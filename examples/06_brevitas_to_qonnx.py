@@ -44,7 +44,10 @@ class ActQuant(Uint8ActPerTensorFixedPoint):     # floor: the hardware's right s
     float_to_int_impl_type = FloatToIntImplType.FLOOR
 
 
-# 1. The model: every scale a power of two (weights, activations), integer biases.
+# 1. The model: every scale a power of two (weights, activations), integer biases. Seeded
+#    before it is built: its initial weights are drawn here, and the example is repeatable.
+torch.manual_seed(0)
+torch.set_num_threads(1)
 lin = dict(weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=IntBias, bias_bit_width=16,
            return_quant_tensor=False)
 net = nn.Sequential(QuantIdentity(act_quant=InputQuant, bit_width=5, return_quant_tensor=True),
@@ -55,8 +58,6 @@ net = nn.Sequential(QuantIdentity(act_quant=InputQuant, bit_width=5, return_quan
 # 2. Train it (plain QAT), on the split that `--data iris` uses (70/30, stratified, seed 0).
 X, y = load_iris(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
-torch.manual_seed(0)
-torch.set_num_threads(1)
 opt = torch.optim.Adam(net.parameters(), lr=0.02)
 xt, yt = torch.tensor(X_train, dtype=torch.float32), torch.tensor(y_train)
 net.train()
