@@ -97,6 +97,12 @@ class LayerPlan:
             return operand_max[(ref.index, ref.mask)]
         raise ValueError("a product's bound is its neuron's")
 
+    @property
+    def additions(self) -> int:
+        """Two-operand additions the layer's sums take: each neuron's summands but one, and
+        one per shared term."""
+        return sum(max(0, len(s) - 1) for s in self.summands) + len(self.terms)
+
     def offset(self, j: int) -> int:
         """What neuron ``j`` adds to its constant for the offsets of the terms it reads."""
         return sum(s.sign * (self.terms[s.ref.index].offset << s.shift) for s in self.summands[j] if s.ref.kind == "s")

@@ -429,12 +429,14 @@ def _visited(folders: list[Path]) -> list[MLP]:
     from approxmlp.search.checkpoint import _scored
 
     out: dict[str, MLP] = {}
+    bases: dict[Path, dict[str, MLP]] = {}  # per run folder: its designs by digest, read once
     for folder in folders:
         for ck in sorted(Path(folder).glob("**/checkpoint*.npz")):
-            bases = {m.digest: m for m in designs_under([ck.parent])}
+            if ck.parent not in bases:
+                bases[ck.parent] = {m.digest: m for m in designs_under([ck.parent])}
             with np.load(ck, allow_pickle=False) as f:
                 meta = json.loads(str(f["meta"]))
-                base = bases.get(meta.get("base_digest"))
+                base = bases[ck.parent].get(meta.get("base_digest"))
                 if base is None or "archive.acc" not in f.files:
                     continue
                 archive = _scored({k: f[k] for k in f.files if k.startswith("archive.")}, base, "archive.")
@@ -460,12 +462,10 @@ def fit_sharing(folders: list[Path], log=print) -> dict:
     x, saved = [], []
     for m in designs.values():
         for ratio, layer in zip(excess_ratios(m), analyze(m)):
-            before = sum(max(0, len(s) - 1) for s in share_layer(layer, share=False).summands)
-            plan = share_layer(layer)
-            after = sum(max(0, len(s) - 1) for s in plan.summands) + len(plan.terms)
+            before = share_layer(layer, share=False).additions
             if before:
                 x.append(ratio)
-                saved.append(1 - after / before)
+                saved.append(1 - share_layer(layer).additions / before)
     x, saved = np.array(x), np.array(saved)
     if not len(x):
         raise SystemExit(f"no designs below {', '.join(map(str, folders))}")
