@@ -352,7 +352,7 @@ def population_features(pop) -> np.ndarray:
         f *= live[..., None]
         # the layer's shared terms: untruncated products share, through their kept bits
         untrunc = incl & (T[:, :, None] == 0)
-        signed = D * np.where(r["W"] < 0, -1, 1)[..., None]
+        signed = D * r["sgn"][..., None]
         summands = np.where(incl, np.where(T[:, :, None] > 0, 1, (D != 0).sum(axis=-1)), 0).sum(axis=2)
         f[..., ADDERS] *= adder_factor(signed, np.where(untrunc, bm, 0), summands)[:, None, None]
 
