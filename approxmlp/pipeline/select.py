@@ -69,12 +69,12 @@ def smallest_within(points: list[dict], budget: float, cost, verified, bound_key
     return min(ok, key=lambda p: (cost(p), p[bound_key]), default=None)
 
 
-def most_accurate_within_power(points: list[dict], max_power_mw: float, verified,
-                               accuracy_key: str = "validation_accuracy") -> dict | None:
+def most_accurate_within_power(points: list[dict], max_power_mw: float, verified) -> dict | None:
     """The verified point of highest validation accuracy whose synthesized power fits
-    ``max_power_mw`` (ties: the lower power), or None: the power-budget pick."""
+    ``max_power_mw`` (ties: the lower power), or None: the power-budget pick. Validation
+    only: the test split is reported, never chosen on."""
     ok = [p for p in points if verified(p) and p.get("power_mw") is not None and p["power_mw"] <= max_power_mw]
-    return max(ok, key=lambda p: (p[accuracy_key], -p["power_mw"]), default=None)
+    return max(ok, key=lambda p: (p["validation_accuracy"], -p["power_mw"]), default=None)
 
 
 def nondominated(objectives: np.ndarray) -> np.ndarray:
