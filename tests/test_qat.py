@@ -352,12 +352,13 @@ def test_config_errors_are_approxmlp_errors():
 # ----------------------------------------------------------------------------- reference sets
 #: (data set, hidden, minimum test accuracy of the integer model, int and pow2 weights): the
 #: literature's exact baselines, on its reference splits (Pendigits and WhiteWine fixed
-#: 2026-12-02).
+#: 2026-12-02). RedWine (11-2-6, minimum 0.56) left this list on 2026-12-07: its two
+#: trainings were 190 s of `make test` (the second slowest test) for the path WhiteWine
+#: (the same eleven features, seven classes) already takes; `make bench` trains all nine.
 REFERENCE = [
     ("splits/Breast_Cancer", (3,), 0.95),
     ("splits/Cardio", (3,), 0.88),
     ("splits/Pendigits", (5,), 0.93),
-    ("splits/RedWine", (2,), 0.56),
     ("splits/WhiteWine", (4,), 0.53),
 ]
 

@@ -190,14 +190,16 @@ def _label(r: Rung) -> str:
 
 
 def run_network(r: Rung, shared: Path, out: Path, *, explore: dict, train: dict, seed: int,
-                model: Path | None = None, compiled: dict | None = None) -> dict:
+                model: Path | None = None, compiled: dict | None = None, explored: dict | None = None) -> dict:
     """Train, compile and explore one network (each its own process); the row of numbers.
 
     Compile runs before explore and both share a synthesis cache that starts empty in
     ``out``: compile's Yosys run of the exact design is real (its *synth* time), explore
     then takes that design's netlist from the cache (same RTL) and synthesizes only the
     front. A user's train -> explore -> compile does the same work the other way round.
-    ``model``/``compiled``: an earlier run's trained model and compile step (and cache)."""
+    ``model``/``compiled``/``explored``: an earlier run's trained model, compile step (and
+    cache) and explore step (the same network explored with the same settings: ``--quick``,
+    whose digits row and ladder rung are one network, would repeat the search)."""
     spec = _spec(r, shared)
     name = f"{r.name}_{'_'.join(map(str, r.hidden))}".lower().replace("-", "_")
     out.mkdir(parents=True, exist_ok=True)
@@ -213,6 +215,9 @@ def run_network(r: Rung, shared: Path, out: Path, *, explore: dict, train: dict,
         log(f"{_label(r)}: compile")
         compiled = run_step(base | {"kind": "compile", "out": str(out / "compile"), "model": str(model)})
     row["compile"] = compiled
+    if explored is not None:
+        row["explore"] = explored
+        return row
     log(f"{_label(r)}: explore {explore or 'defaults'}")
     row["explore"] = run_step(base | {"kind": "explore", "out": str(out / "explore"), "model": str(model),
                                       "explore": explore})
@@ -250,7 +255,8 @@ def run_all(shared: Path, out: Path, *, quick: bool = False, seed: int = 0) -> d
         try:
             row = run_network(r, shared, _folder(out, r, "ladder-"), explore=explore, train=train, seed=seed,
                               model=_folder(out, r) / "model.pt" if prev else None,
-                              compiled=prev["compile"] if prev else None)
+                              compiled=prev["compile"] if prev else None,
+                              explored=prev["explore"] if prev and prev["explore_settings"] == explore else None)
             if prev:
                 row["train"] = prev["train"]
         except Exception as exc:
