@@ -233,6 +233,9 @@ def test_pareto_json_and_report_show_train_validation_and_test(tmp_path):
         assert n_test == len(data.y_test) and p["validation_loss"]["n"] == n_val
         assert p["test_interval"] == pytest.approx(list(accuracy_interval(round(p["test_accuracy"] * n_test), n_test)))
         assert p["test_loss"]["low"] <= p["test_loss"]["loss"] <= p["test_loss"]["high"]
+        # where each design comes from: the search, or the faithful descent from the exact design
+        assert p["exact"] == ("origin" not in p)
+        assert p.get("origin") in (None, "search from the model", "faithful descent from the exact design")
     base = on_disk["baseline"]
     assert base["loss_bound"] == 0 and base["test_loss"]["worse"] == base["test_loss"]["better"] == 0
     report = (tmp_path / "x" / "report.md").read_text()

@@ -7,7 +7,7 @@ import pytest
 
 from approxmlp.search.evaluate import PopulationEvaluator
 from approxmlp.search.genome import Population, allowed_weights, project_weights
-from approxmlp.search.memetic import greedy_descent, memetic_offspring, pick_cuts, single_cuts
+from approxmlp.search.memetic import faithful_descent, greedy_descent, memetic_offspring, pick_cuts, single_cuts
 from approxmlp.search.retrain import RetrainConfig
 from tests.test_approx import _search_setup
 
@@ -141,6 +141,31 @@ def test_greedy_descent_goes_down_and_is_deterministic(candidates):
     assert areas[-1] < cost.area_of(_pow2(ir).individual(0))
     for k in range(path.size):
         assert path.individual(k) == again.individual(k)
+
+
+def test_faithful_descent_keeps_the_exact_designs_decisions_and_shrinks_it():
+    """The states of the faithful descent are the exact design (not a power-of-two seed,
+    not retrained) cut: each agrees with it on at least ``floor`` of the samples, each is
+    smaller than it, and a rerun gives the same states. (Not every step is smaller than the
+    one before: cuts chosen one by one may together share fewer terms.)"""
+    ir, X, _, cost = _search_setup()
+    exact = Population.from_mlp(ir, 1)
+    ev = PopulationEvaluator(X)
+    own = ev(exact)[0]
+    path = faithful_descent(exact, X, cost, steps=30, floor=0.97, seed=2)
+    again = faithful_descent(exact, X, cost, steps=30, floor=0.97, seed=2)
+    assert path.size >= 5
+    agree = (ev(path) == own[None]).mean(axis=1)
+    assert agree.min() >= 0.97 and agree.max() < 1.0 + 1e-12
+    area0 = cost.area_of(exact.individual(0))
+    areas = [cost.area_of(path.individual(k)) for k in range(path.size)]
+    assert max(areas) < area0 and areas[-1] < 0.9 * area0
+    for k in range(path.size):
+        assert path.individual(k) == again.individual(k)
+    # a floor the exact design's own decisions already meet only when nothing changes: no state
+    # disagrees anywhere
+    strict = faithful_descent(exact, X, cost, steps=10, floor=1.0, seed=2)
+    assert strict.size == 0 or ((ev(strict) == own[None]).all())
 
 
 def test_search_with_memetic_steps_resumes_to_the_same_front(tmp_path):

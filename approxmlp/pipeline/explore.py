@@ -193,12 +193,15 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
                 results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
                                           checkpoint=ckpt, resume=opts.resume, reference_accuracy=reference,
                                           progress=_search_bar(bar, opts.target)))
+        faithful = _faithful(ir, parts, cost, cfg, evaluator, reference, progress)
     finally:
         close()
     t_search = time.perf_counter() - t0
     rule = Rule(opts.confidence)
     progress(f"re-scoring the candidates on {len(parts.val[1])} validation samples")
-    front = validated_front([_candidates(r) for r in results], *parts.val, parts.correct(ir, "val"), rule,
+    pools = [_candidates(r) for r in results] + ([faithful] if faithful is not None else [])
+    names = [f"search from {label}" for label, _ in seeds] + ["faithful descent from the exact design"]
+    front = validated_front(pools, *parts.val, parts.correct(ir, "val"), rule,
                             max_loss=cfg.max_loss, max_power_mw=cfg.max_power_mw, budgets=BUDGETS, k=opts.max_designs)
     candidates = [("exact", ir)] + [(f"p{k:02d}", front.design(k, name=f"{ir.name}_p{k:02d}"))
                                     for k in range(front.size)]
@@ -207,7 +210,9 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
             candidates.append(("seed" if k == 0 else f"seed{k}", seed_ir))
     designs = _realize(candidates, data, quantizer, parts, out, replace(copts, formal=opts.formal, formal_max_connections=opts.formal_max_connections, onnx=False),
                        progress)
-    summary = summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds], rule)
+    origin = {id(pool.pop): name for pool, name in zip(pools, names)}
+    summary = summarize(designs, float_acc, results, front, opts, t_search, data, parts, [lbl for lbl, _ in seeds], rule,
+                        origins=[origin[id(pop)] for pop, _ in front.sources])
     write_json(out / "pareto.json", summary)
     plot_front(summary, out / "pareto.png")
     (out / "report.md").write_text(explore_markdown(summary))
@@ -256,6 +261,23 @@ def _candidates(result):
     from ..search.front import merge
 
     return result.front if result.descent is None else merge(result.front, result.descent)
+
+
+def _faithful(ir: MLP, parts: Parts, cost, cfg, evaluate, reference: float, progress):
+    """The faithful descent's states (:func:`search.memetic.faithful_descent`: the exact
+    design cut where that keeps its own decisions on the fit part), scored like a search's
+    designs; None when ``cfg.faithful_steps`` is 0. They keep the exact model's constants less
+    the digits cut: ``--multipliers`` sets the searches' value set, not theirs."""
+    from ..search.genome import Population
+    from ..search.memetic import faithful_descent
+    from ..search.nsga2 import score
+
+    if not cfg.faithful_steps:
+        return None
+    progress(f"faithful descent from the exact design (down to {cfg.faithful_floor:.0%} of its decisions kept)")
+    path = faithful_descent(Population.from_mlp(ir, 1), parts.fit[0], cost, steps=cfg.faithful_steps,
+                            floor=cfg.faithful_floor, seed=cfg.seed)
+    return score(path, evaluate, cost, cfg, reference)
 
 
 def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> list[tuple[str, MLP]]:

@@ -39,10 +39,11 @@ def _figures(row: dict, base: dict, rule: Rule) -> dict:
 
 
 def summarize(rows: list[dict], float_acc, results, front, opts, t_search: float, data,
-               parts, seed_labels: list[str], rule: Rule) -> dict:
+               parts, seed_labels: list[str], rule: Rule, origins: list[str] | None = None) -> dict:
     """``results``: one search result per seed model; ``front``: the points made real (the
     searches' candidates re-scored on validation, see ``select.validated_front``), in the
-    order of ``rows[1:]``."""
+    order of ``rows[1:]``; ``origins``: where each of them comes from (which search, or the
+    faithful descent), in the same order."""
     base = rows[0]
     points = []
     for row in rows:
@@ -65,6 +66,8 @@ def summarize(rows: list[dict], float_acc, results, front, opts, t_search: float
     for k in range(front.size):
         points[k + 1]["estimated_area_um2"] = float(front.area[k])
         points[k + 1]["estimated_power_mw"] = float(front.power[k])
+        if origins is not None:
+            points[k + 1]["origin"] = origins[k]
     metric, base_cost = _metric(base)
     base = points[0]
     verified = lambda p: p["verification"]["passed"]  # noqa: E731

@@ -43,3 +43,8 @@ class SearchConfig:
     greedy_steps: int = 100
     greedy_per_step: int = 4
     greedy_retrain_every: int = 1
+    # a faithful descent from the *exact* design (0 steps: none), without retraining: cuts
+    # that keep its own decisions on the fit part, down to faithful_floor agreement; its
+    # states are candidates for the tight budgets (approxmlp/search/memetic.py faithful_descent)
+    faithful_steps: int = 100
+    faithful_floor: float = 0.98

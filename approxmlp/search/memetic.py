@@ -236,9 +236,9 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
     but no more than save ``step_area`` of the area together or lose, added up cut by cut,
     a tenth of the accuracy left above ``floor`` (cuts that each cost little may cost a
     lot together: a step stays small).
-    Every ``retrain_every`` steps the constants are retrained. Stops after ``steps`` steps
-    or below accuracy ``floor``. Returns the retrained states of the path (the start
-    excluded). Deterministic for ``seed``."""
+    Every ``retrain_every`` steps the constants are retrained (0: never; then every state
+    is one of the path). Stops after ``steps`` steps or below accuracy ``floor``. Returns
+    the retrained states of the path (the start excluded). Deterministic for ``seed``."""
     from ..cost.population import population_features
 
     cur = Population.concat([pop.take([i])])
@@ -269,15 +269,40 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
                 break
             taken = taken[:len(taken) // 2]
         cur = trial
-        if step % retrain_every == 0:
+        if retrain_every and step % retrain_every == 0:
             cur, _ = retrain(cur, X, y, rcfg, seed=seed + step)
-            path.append(Population.concat([cur]))
             acc_t = float((evaluator(cur)[0] == y).mean())
+        if not retrain_every or step % retrain_every == 0:
+            path.append(Population.concat([cur]))
         acc0 = acc_t
         if acc0 < floor:
             break
         area0 = float(cost.estimate(population_features(cur))[0][0])
     return Population.concat(path) if path else cur
+
+
+def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: int, floor: float,
+                     per_step: int = 4, seed: int = 0, evaluator=None) -> Population:
+    """A greedy descent (:func:`greedy_descent`) from individual 0 of ``pop`` (the exact
+    design) that scores each cut by how many of the design's *own* decisions on ``X`` it
+    keeps, not by accuracy, and never retrains: its states stay within ``floor`` agreement
+    with the exact design.
+
+    Why: a tight budget is certified by a *paired* bound against the exact design on the
+    validation part, and that bound is tight only for a design that disagrees with it on
+    very few samples. The searches start from the (power-of-two) seed models and retrain,
+    so their designs are other classifiers: on Pendigits the most accurate of them lost
+    1.1 points on validation and no design certified 1 % (1.0x). The states of this descent
+    (measured on Pendigits: 1.7x smaller at 29 of 1,539 validation samples changed, loss
+    bound 0.7 %) fill the front's exact end. Deterministic for ``seed``."""
+    from .evaluate import PopulationEvaluator
+
+    evaluator = evaluator or PopulationEvaluator(X)
+    own = evaluator(pop.take([0]))[0]  # the exact design's classes: the labels of this descent
+    path = greedy_descent(pop, 0, X, own, evaluator, cost, steps=steps, per_step=per_step, retrain_every=0,
+                          seed=seed, floor=floor)
+    kept = (evaluator(path) == own[None]).mean(axis=1) >= floor  # a last step may cross the floor
+    return path.take(np.flatnonzero(kept))
 
 
 def greedy_offspring(pop: Population, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg,
