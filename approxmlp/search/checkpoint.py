@@ -81,3 +81,16 @@ def load_checkpoint(path: Path, base, cfg: SearchConfig):
     rng.bit_generator.state = meta["rng"]
     return (meta["generation"], s, rng, meta["history"], meta["seed_accuracy"], meta["evaluations"], archive,
             descent)
+
+
+def read_archive(path: Path, base_of) -> Scored | None:
+    """The archive of checkpoint ``path`` (every non-dominated design its search kept), for
+    tools that study what a search visited (``flows/bench/calibrate_cost.py --sharing``);
+    ``base_of(digest)`` gives the seed design the checkpoint's genes apply to, or None.
+    None when that design is unknown or the checkpoint holds no archive."""
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+        base = base_of(meta.get("base_digest"))
+        if base is None or "archive.acc" not in f.files:
+            return None
+        return _scored({k: f[k] for k in f.files if k.startswith("archive.")}, base, "archive.")

@@ -426,7 +426,7 @@ def _visited(folders: list[Path]) -> list[MLP]:
     """The archives (every non-dominated design a search kept) of the explore runs'
     checkpoints below ``folders``: what a search with today's cost model visits, the
     designs a fitted estimate is exploited on."""
-    from approxmlp.search.checkpoint import _scored
+    from approxmlp.search.checkpoint import read_archive
 
     out: dict[str, MLP] = {}
     bases: dict[Path, dict[str, MLP]] = {}  # per run folder: its designs by digest, read once
@@ -434,12 +434,9 @@ def _visited(folders: list[Path]) -> list[MLP]:
         for ck in sorted(Path(folder).glob("**/checkpoint*.npz")):
             if ck.parent not in bases:
                 bases[ck.parent] = {m.digest: m for m in designs_under([ck.parent])}
-            with np.load(ck, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                base = bases[ck.parent].get(meta.get("base_digest"))
-                if base is None or "archive.acc" not in f.files:
-                    continue
-                archive = _scored({k: f[k] for k in f.files if k.startswith("archive.")}, base, "archive.")
+            archive = read_archive(ck, bases[ck.parent].get)
+            if archive is None:
+                continue
             for i in range(archive.pop.size):
                 m = archive.pop.individual(i)
                 out.setdefault(m.digest, m)
