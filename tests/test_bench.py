@@ -388,3 +388,6 @@ def test_fronts_again_compares_each_budget_pick_and_the_pendigits_cap():
     assert "| Pendigits | 1% | a, 9, 94.5 / 94.5 | a, 6.4, 94.5 / 93.0 | 0.71 | 40 / 30 | 380 / 400 |" in text
     assert "now a at 6.40 cm², validation 94.5%, test 93.0%" in text
     assert "|  | 2% | b, 6.2, 93.0 / 91.0 | b, 4.6, 93.0 / 93.0 | 0.74 |  |  |" in text
+    # the promise: before, the 2% pick lost 3 points on test (exact 94.0, b 91.0): one over, by 1
+    assert "| before | 1 of 3 | +1.0 | 4.4x / 6.5x / 20.0x | — |" in text
+    assert "| now | 0 of 3 | +0.0 | 4.7x / 6.5x / 20.0x | 0 |" in text

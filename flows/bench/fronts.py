@@ -53,10 +53,12 @@ def compare(now: dict, before: dict) -> dict:
     for b_new, b_old in zip(now["printed"]["budgets"], before["targets"]["printed"]["budgets"]):
         rows.append({"max_loss": b_new["max_loss"],
                      **{f"{k}_{when}": d.get(k) for when, d in (("before", b_old), ("now", b_new))
-                        for k in ("design", "area_cm2", "validation_accuracy", "accuracy")}})
+                        for k in ("design", "area_cm2", "validation_accuracy", "accuracy", "origin")}})
     out = {"name": now["name"], "budgets": rows,
            "exact_before": before["targets"]["printed"]["exact"]["area_cm2"],
            "exact_now": now["printed"]["exact"]["area_cm2"],
+           "exact_test_before": before["targets"]["printed"]["exact"]["accuracy"],
+           "exact_test_now": now["printed"]["exact"]["accuracy"],
            "explore_s_before": before.get("explore_s"), "explore_s_now": now["explore_s"],
            "verified": f"{now['verified']}/{now['designs']}"}
     if now["name"] == "Pendigits":
@@ -97,6 +99,33 @@ def markdown(res: dict) -> list[str]:
                               if d else f"{when}: none" for when, d in (("before", s["under_cap_before"]),
                                                                       ("now", s["under_cap_now"])))
                   + "."]
+    return L + [""] + promise(res)
+
+
+def promise(res: dict) -> list[str]:
+    """Do the picks keep their promise (issue 18)? Before and now: how many picks lose more
+    than their budget on test (against the exact design's test accuracy), the largest excess,
+    the median area reduction per budget over the sets, and how many picks the faithful
+    descent made."""
+    import statistics
+
+    L = ["| run | picks over budget on test | largest excess (points) | median reduction 1% / 2% / 5% | "
+         "picks from the faithful descent |", "|---|---|---|---|---|"]
+    for when in ("before", "now"):
+        over, excess, red, faithful, n = 0, 0.0, {}, 0, 0
+        for s in res["sets"]:
+            exact_area, exact_test = s[f"exact_{when}"], s.get(f"exact_test_{when}")
+            for b in s["budgets"]:
+                n += 1
+                red.setdefault(b["max_loss"], []).append(exact_area / b[f"area_cm2_{when}"])
+                faithful += str(b.get(f"origin_{when}") or "").startswith("faithful")
+                if exact_test is not None and b[f"accuracy_{when}"] is not None:
+                    over_by = exact_test - b[f"accuracy_{when}"] - b["max_loss"]
+                    if over_by > 1e-12:
+                        over += 1
+                        excess = max(excess, 100 * over_by)
+        med = " / ".join(f"{statistics.median(v):.1f}x" for _, v in sorted(red.items()))
+        L.append(f"| {when} | {over} of {n} | {excess:+.1f} | {med} | {faithful if when == 'now' else '—'} |")
     return L + [""]
 
 

@@ -128,7 +128,7 @@ def points_of(summary: dict) -> list[dict]:
                        "test_accuracy": p["test_accuracy"],
                        **{k: p[k] for k in ("validation_interval", "test_interval", "validation_loss", "test_loss",
                                             "loss_bound")},
-                       "verified": p["verification"]["passed"],
+                       "verified": p["verification"]["passed"], "origin": p.get("origin"),
                        "vectors": f"{p['verification']['vectors'] - p['verification']['mismatches']}"
                                   f"/{p['verification']['vectors']}",
                        "printed": {"area_cm2": p["area_cm2"], "power_mw": p["power_mw"]}})
@@ -174,7 +174,8 @@ def _budgets(points: list[dict], target: str) -> dict:
         e: dict = {"max_loss": budget, "design": None}
         if best is not None:
             m = best[target]
-            e.update(design=best["id"], validation_accuracy=best["validation_accuracy"], accuracy=best["test_accuracy"],
+            e.update(design=best["id"], origin=best.get("origin"), validation_accuracy=best["validation_accuracy"],
+                     accuracy=best["test_accuracy"],
                      validation_interval=best["validation_interval"], test_interval=best["test_interval"],
                      validation_loss=best["validation_loss"], loss_bound=best["loss_bound"],
                      test_loss=base["test_accuracy"] - best["test_accuracy"], test_loss_paired=best["test_loss"], **m,
