@@ -204,13 +204,14 @@ def explore_markdown(s: dict) -> str:
             f"{fmt_acc(pb['test_accuracy'], pb['test_interval'])}, {fmt(pb[metric])} {unit}, "
             f"{fmt(pb['power_mw'], 3)} mW." if pb["design"] else "no verified design fits.")]
     lines += ["", "## Front", "",
-              "| id | train acc | validation acc | validation loss | loss bound | test acc | test loss | " + unit
-              + " | power (mW) | verified |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| id | origin | train acc | validation acc | validation loss | loss bound | test acc | test loss | "
+              + unit + " | power (mW) | verified |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in s["points"]:
         v = p["verification"]
         bound = "—" if p["loss_bound"] is None else f"{100 * p['loss_bound']:+.1f}"
-        lines.append(f"| {p['id']} | {p['train_accuracy']:.4f} | "
+        origin = p.get("origin") or ("the exact design" if p["exact"] else "a seed model as trained")
+        lines.append(f"| {p['id']} | {md(origin)} | {p['train_accuracy']:.4f} | "
                      f"{fmt_acc(p['validation_accuracy'], p['validation_interval'])} | {fmt_loss(p['validation_loss'])} | "
                      f"{bound} | {fmt_acc(p['test_accuracy'], p['test_interval'])} | {fmt_loss(p['test_loss'])} | "
                      f"{fmt(p[metric])} | {fmt(p['power_mw'], 3)} | {v['vectors'] - v['mismatches']}/{v['vectors']} |")
