@@ -294,7 +294,10 @@ def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: 
     so their designs are other classifiers: on Pendigits the most accurate of them lost
     1.1 points on validation and no design certified 1 % (1.0x). The states of this descent
     (measured on Pendigits: 1.7x smaller at 29 of 1,539 validation samples changed, loss
-    bound 0.7 %) fill the front's exact end. Deterministic for ``seed``."""
+    bound 0.7 %) fill the front's exact end. Scored on the labels instead (accuracy, the same
+    descent otherwise), the states trade a sample lost for one won, and each such pair widens
+    the paired bound: 1.67x at a bound of 1.34 % on Pendigits, 1.72x at 0.69 % on the design's
+    own decisions. Deterministic for ``seed``."""
     from .evaluate import PopulationEvaluator
 
     evaluator = evaluator or PopulationEvaluator(X)
