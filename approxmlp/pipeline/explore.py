@@ -272,12 +272,14 @@ def _faithful(ir: MLP, parts: Parts, cost, cfg, evaluate, reference: float, prog
     from ..search.memetic import faithful_descent
     from ..search.nsga2 import score
 
-    if not cfg.faithful_steps:
+    if not cfg.faithful_steps or not cfg.faithful_step_areas:
         return None
     progress(f"faithful descent from the exact design (down to {cfg.faithful_floor:.0%} of its decisions kept)")
-    path = faithful_descent(Population.from_mlp(ir, 1), parts.fit[0], cost, steps=cfg.faithful_steps,
-                            floor=cfg.faithful_floor, seed=cfg.seed)
-    return score(path, evaluate, cost, cfg, reference)
+    exact = Population.from_mlp(ir, 1)
+    paths = [faithful_descent(exact, parts.fit[0], cost, steps=cfg.faithful_steps, floor=cfg.faithful_floor,
+                              step_area=a, seed=cfg.seed) for a in cfg.faithful_step_areas]
+    states = Population.concat(paths)
+    return score(states, evaluate, cost, cfg, reference) if states.size else None
 
 
 def _seed_irs(opts: ExploreOptions, ir: MLP, quantizer, data, copts: CompileOptions, progress) -> list[tuple[str, MLP]]:

@@ -71,7 +71,7 @@ def load_checkpoint(path: Path, base, cfg: SearchConfig):
         raise ApproxMLPError(f"cannot read checkpoint {path} ({exc}); delete it or run without --resume") from None
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("base_digest") != base.digest:
         raise ApproxMLPError(f"checkpoint {path} belongs to another model or version; delete it or run without --resume")
-    if meta["config"] != asdict(cfg):
+    if meta["config"] != json.loads(json.dumps(asdict(cfg))):  # as stored: tuples come back as lists
         raise ApproxMLPError(f"checkpoint {path} was written with other search settings; "
                              "resume with the same options or delete it")
     s = _scored({k: v for k, v in arrays.items() if "." not in k}, base)

@@ -282,7 +282,7 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
 
 
 def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: int, floor: float,
-                     per_step: int = 4, seed: int = 0, evaluator=None) -> Population:
+                     per_step: int = 4, step_area: float = 0.03, seed: int = 0, evaluator=None) -> Population:
     """A greedy descent (:func:`greedy_descent`) from individual 0 of ``pop`` (the exact
     design) that scores each cut by how many of the design's *own* decisions on ``X`` it
     keeps, not by accuracy, and never retrains: its states stay within ``floor`` agreement
@@ -302,8 +302,8 @@ def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: 
 
     evaluator = evaluator or PopulationEvaluator(X)
     own = evaluator(pop.take([0]))[0]  # the exact design's classes: the labels of this descent
-    path = greedy_descent(pop, 0, X, own, evaluator, cost, steps=steps, per_step=per_step, retrain_every=0,
-                          seed=seed, floor=floor)
+    path = greedy_descent(pop, 0, X, own, evaluator, cost, steps=steps, per_step=per_step, step_area=step_area,
+                          retrain_every=0, seed=seed, floor=floor)
     kept = (evaluator(path) == own[None]).mean(axis=1) >= floor  # a last step may cross the floor
     return path.take(np.flatnonzero(kept))
 

@@ -75,7 +75,7 @@ def _pct(v) -> str:
 
 
 def markdown(res: dict) -> list[str]:
-    L = ["## Fronts with shared subexpressions", "",
+    L = ["## Fronts explored again", "",
          "The bench's models explored again after an arithmetic change, with the same settings; per "
          "EGFET budget, the pick (smallest verified design within budget, chosen on validation) before "
          "and now: area cm², validation / test accuracy %." + (f" {res['note']}" if res.get("note") else ""), "",
