@@ -168,6 +168,15 @@ def test_faithful_descent_keeps_the_exact_designs_decisions_and_shrinks_it():
     assert strict.size == 0 or ((ev(strict) == own[None]).all())
 
 
+def test_a_descent_that_takes_no_step_offers_no_design():
+    """No step, no state: the start is not a state of its own path (a copy of the exact design
+    would otherwise join the candidates as if it were a new design)."""
+    ir, X, y, cost = _search_setup()
+    ev = PopulationEvaluator(X)
+    assert greedy_descent(_pow2(ir), 0, X, y, ev, cost, steps=0, retrain_every=0).size == 0
+    assert faithful_descent(Population.from_mlp(ir, 1), X, cost, steps=0, floor=0.9).size == 0
+
+
 def test_search_with_memetic_steps_resumes_to_the_same_front(tmp_path):
     from approxmlp.search.config import SearchConfig
     from approxmlp.search.nsga2 import run_search

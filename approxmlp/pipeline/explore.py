@@ -268,6 +268,7 @@ def _faithful(ir: MLP, parts: Parts, cost, cfg, evaluate, reference: float, prog
     design cut where that keeps its own decisions on the fit part), scored like a search's
     designs; None when ``cfg.faithful_steps`` is 0. They keep the exact model's constants less
     the digits cut: ``--multipliers`` sets the searches' value set, not theirs."""
+    from ..search.evaluate import PopulationEvaluator
     from ..search.genome import Population
     from ..search.memetic import faithful_descent
     from ..search.nsga2 import score
@@ -276,8 +277,9 @@ def _faithful(ir: MLP, parts: Parts, cost, cfg, evaluate, reference: float, prog
         return None
     progress(f"faithful descent from the exact design (down to {cfg.faithful_floor:.0%} of its decisions kept)")
     exact = Population.from_mlp(ir, 1)
+    samples = PopulationEvaluator(parts.fit[0])  # the fit part's encodings, once for every path
     paths = [faithful_descent(exact, parts.fit[0], cost, steps=cfg.faithful_steps, floor=cfg.faithful_floor,
-                              step_area=a, seed=cfg.seed) for a in cfg.faithful_step_areas]
+                              step_area=a, seed=cfg.seed, evaluator=samples) for a in cfg.faithful_step_areas]
     states = Population.concat(paths)
     return score(states, evaluate, cost, cfg, reference) if states.size else None
 

@@ -238,7 +238,8 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
     lot together: a step stays small).
     Every ``retrain_every`` steps the constants are retrained (0: never; then every state
     is one of the path). Stops after ``steps`` steps or below accuracy ``floor``. Returns
-    the retrained states of the path (the start excluded). Deterministic for ``seed``."""
+    the retrained states of the path, the start excluded: empty when no step was taken
+    (a copy of the start would be offered again as a new design). Deterministic for ``seed``."""
     from ..cost.population import population_features
 
     cur = Population.concat([pop.take([i])])
@@ -278,7 +279,7 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
         if acc0 < floor:
             break
         area0 = float(cost.estimate(population_features(cur))[0][0])
-    return Population.concat(path) if path else cur
+    return Population.concat(path) if path else cur.take(np.arange(0, dtype=np.int64))
 
 
 def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: int, floor: float,

@@ -112,15 +112,13 @@ def run_search(base, X: np.ndarray, y: np.ndarray, cost: CostModel, cfg: SearchC
         current = score(seed_population(base, cfg, rng), evaluate, cost, cfg, seed_acc)
         gen, history, evals, descent = 0, [], cfg.population, None
         if cfg.greedy_steps:  # a greedy descent's states join the start (memetic.py)
-            path = score(greedy_offspring(current.pop, X, y, cost, cfg, rng, floor=seed_acc - cfg.max_loss - 0.02,
-                                          evaluator=samples),
-                         evaluate, cost, cfg, seed_acc)
-            evals += path.pop.size
-            current = select(merge(current, path), cfg.population)
-            archive = pareto_front(merge(current, path))
-            descent = path
-        else:
-            archive = pareto_front(current)
+            states = greedy_offspring(current.pop, X, y, cost, cfg, rng, floor=seed_acc - cfg.max_loss - 0.02,
+                                      evaluator=samples)
+            if states.size:  # none when its first step found no cut
+                descent = score(states, evaluate, cost, cfg, seed_acc)
+                evals += states.size
+                current = select(merge(current, descent), cfg.population)
+        archive = pareto_front(current if descent is None else merge(current, descent))
         history.append(_log(0, current))
         if checkpoint is not None:
             save_checkpoint(checkpoint, 0, current, rng, cfg, history, seed_acc, evals, archive, descent)
