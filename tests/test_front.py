@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approxmlp.search.front import Scored, combine, pareto_front, rank_and_crowding, select, spread, thin
+from approxmlp.search.front import Scored, combine, pareto_front, rank_and_crowding, select, spread, spread_in_log_area, thin
 from approxmlp.search.genome import Population
 from tests.conftest import tiny_mlp
 
@@ -108,6 +108,28 @@ def test_spread_is_at_most_k_distinct_indices_with_both_ends(n, k):
     assert len(idx) == min(n, k)
     if n and k >= 2:
         assert idx[0] == 0 and idx[-1] == n - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1e9, allow_nan=False), min_size=0, max_size=60), st.integers(1, 30),
+       st.lists(st.floats(0.0, 1e9, allow_nan=False), max_size=5))
+def test_spread_in_log_area_is_at_most_k_distinct_indices_with_both_ends(area, k, taken):
+    area = np.sort(np.asarray(area, dtype=float))
+    idx = spread_in_log_area(area, k, taken=taken).tolist()
+    assert idx == sorted(set(idx)) and all(0 <= i < len(area) for i in idx)
+    assert len(idx) == min(len(area), k)
+    if len(area) > k >= 2 and not taken and area[0] < area[-1]:
+        assert area[idx[0]] == area[0] and area[idx[-1]] == area[-1]
+
+
+def test_spread_in_log_area_fills_the_widest_gap_in_ratio_first():
+    """Designs crowded at one end and sparse at the other: spread by rank, the crowded end
+    takes most places; spread in log area, each chosen design halves the widest ratio gap
+    left, and a design chosen before (``taken``) counts as a place already filled."""
+    area = np.array([1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 4.0, 16.0])
+    assert area[spread(len(area), 4)].tolist() == [1.0, 1.3, 1.7, 16.0]  # by rank: none between 1.7 and 16
+    assert area[spread_in_log_area(area, 4)].tolist() == [1.0, 1.8, 4.0, 16.0]
+    assert area[spread_in_log_area(area, 2, taken=[1.0, 16.0])].tolist() == [1.8, 4.0]
 
 
 @settings(max_examples=200, deadline=None)

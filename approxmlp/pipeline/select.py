@@ -94,13 +94,14 @@ def validated_front(pools, X: np.ndarray, y: np.ndarray, exact_correct: np.ndarr
     """The designs of ``pools`` (``search.Scored`` candidates of one or more searches) worth
     making real, re-scored on the validation samples ``(X, y)``. Candidates are those within
     ``max_loss`` of the exact design (point estimate) and the power budget (estimate). Of
-    them: always each budget's smallest certified candidate; then, spread along the area,
+    them: always each budget's smallest certified candidate; then, spread along the log of
+    the area (:func:`search.front.spread_in_log_area`: the widest gaps filled first),
     those not dominated in (validation accuracy, loss bound, estimated area); then, to fill
     ``k``, those not dominated in the search's own (fit accuracy, estimated area), then any
     candidate, so that the designs made real cover the whole area range even where a small
     validation part ties most of them. Returns a ``search.front.Front`` whose ``acc`` is validation accuracy."""
     from ..search.evaluate import evaluate_population
-    from ..search.front import Front, spread
+    from ..search.front import Front, spread_in_log_area
 
     acc, fit, bound, area, power, sources = [], [], [], [], [], []
     base_acc = float(np.mean(exact_correct))
@@ -137,7 +138,7 @@ def validated_front(pools, X: np.ndarray, y: np.ndarray, exact_correct: np.ndarr
         room = k - len(chosen)
         fresh = np.array([i for i in idx if i not in chosen], dtype=np.int64)
         if room > 0 and fresh.size:
-            chosen += fresh[spread(len(fresh), room)].tolist()
+            chosen += fresh[spread_in_log_area(area[fresh], room, taken=area[chosen])].tolist()
     keep = sorted(chosen, key=lambda i: (area[i], -acc[i]))
     return Front(acc=acc[keep], area=area[keep], power=power[keep], sources=[sources[i] for i in keep],
                  non_dominated=len(on_val))
