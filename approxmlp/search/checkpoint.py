@@ -62,6 +62,13 @@ def save_checkpoint(path: Path, gen: int, s: Scored, rng: np.random.Generator, c
         tmp.unlink(missing_ok=True)
 
 
+def _search_settings(config: dict) -> dict:
+    """The settings a checkpoint must agree on to be resumed, as stored (JSON: tuples come
+    back as lists): all but the faithful descent's, which runs after the search from the
+    exact design and leaves the search's state alone."""
+    return {k: v for k, v in config.items() if not k.startswith("faithful_")}
+
+
 def load_checkpoint(path: Path, base, cfg: SearchConfig):
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -71,7 +78,7 @@ def load_checkpoint(path: Path, base, cfg: SearchConfig):
         raise ApproxMLPError(f"cannot read checkpoint {path} ({exc}); delete it or run without --resume") from None
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("base_digest") != base.digest:
         raise ApproxMLPError(f"checkpoint {path} belongs to another model or version; delete it or run without --resume")
-    if meta["config"] != json.loads(json.dumps(asdict(cfg))):  # as stored: tuples come back as lists
+    if _search_settings(meta["config"]) != _search_settings(json.loads(json.dumps(asdict(cfg)))):
         raise ApproxMLPError(f"checkpoint {path} was written with other search settings; "
                              "resume with the same options or delete it")
     s = _scored({k: v for k, v in arrays.items() if "." not in k}, base)
