@@ -7,8 +7,7 @@ import pytest
 
 from approxmlp.search.evaluate import PopulationEvaluator
 from approxmlp.search.genome import Population, allowed_weights, project_weights
-from approxmlp.search.memetic import (bias_moves, faithful_descent, greedy_descent, memetic_offspring, pick_cuts,
-                                     restore_biases, single_cuts)
+from approxmlp.search.memetic import faithful_descent, greedy_descent, memetic_offspring, pick_cuts, single_cuts
 from approxmlp.search.retrain import RetrainConfig
 from tests.test_approx import _search_setup
 
@@ -167,54 +166,6 @@ def test_faithful_descent_keeps_the_exact_designs_decisions_and_shrinks_it():
     # disagrees anywhere
     strict = faithful_descent(exact, X, cost, steps=10, floor=1.0, seed=2)
     assert strict.size == 0 or ((ev(strict) == own[None]).all())
-
-
-def test_bias_steps_win_back_decisions_and_never_lose_any():
-    """A neuron's bias knocked off centre costs the exact design some of its own decisions;
-    restore_biases moves biases only where that wins decisions back, and changes nothing
-    else (weights, masks, truncations). On the exact design itself it has nothing to win."""
-    ir, X, _, _ = _search_setup()
-    exact = Population.from_mlp(ir, 1)
-    ev = PopulationEvaluator(X)
-    own = ev(exact)[0]
-    assert restore_biases(exact, ev, own).individual(0) == exact.individual(0)
-    off = Population.concat([exact])
-    spread = int(np.abs(ir.layers[0].bias_vector).max())
-    off.biases[0][0, 1] += spread // 4  # (this neuron's decisions move with it; the others' hardly do)
-    lost = int((ev(off)[0] != own).sum())
-    assert lost > 0
-    mended = restore_biases(off, ev, own)
-    assert int((ev(mended)[0] != own).sum()) < lost
-    for li in range(len(off.weights)):
-        assert (mended.weights[li] == off.weights[li]).all() and (mended.masks[li] == off.masks[li]).all()
-        assert (mended.product_trunc[li] == off.product_trunc[li]).all()
-
-
-def test_bias_moves_are_a_ladder_both_ways_from_a_quarter_output_step():
-    ir, *_ = _search_setup()
-    moves = bias_moves(ir)
-    for li, layer in enumerate(ir.layers):
-        for j in range(layer.n_out):
-            d = sorted(m for l2, j2, m in moves if (l2, j2) == (li, j))
-            ups = [m for m in d if m > 0]
-            assert d == sorted([-m for m in ups] + ups)  # symmetric
-            assert ups[0] == max(1, 1 << max(0, layer.shift - 2))
-            assert all(b == 2 * a for a, b in zip(ups, ups[1:]))
-            assert ups[-1] <= max(ups[0], (np.abs(layer.bias_vector).max() + (1 << layer.shift)) / 8)
-
-
-def test_faithful_descent_with_bias_steps_keeps_its_floor_and_is_deterministic():
-    ir, X, _, cost = _search_setup()
-    exact = Population.from_mlp(ir, 1)
-    ev = PopulationEvaluator(X)
-    own = ev(exact)[0]
-    path = faithful_descent(exact, X, cost, steps=20, floor=0.97, seed=2, bias_steps=True)
-    again = faithful_descent(exact, X, cost, steps=20, floor=0.97, seed=2, bias_steps=True)
-    assert path.size >= 3
-    assert (ev(path) == own[None]).mean(axis=1).min() >= 0.97
-    assert max(cost.area_of(path.individual(k)) for k in range(path.size)) < cost.area_of(exact.individual(0))
-    for k in range(path.size):
-        assert path.individual(k) == again.individual(k)
 
 
 def test_a_descent_that_takes_no_step_offers_no_design():

@@ -279,8 +279,7 @@ def _faithful(ir: MLP, parts: Parts, cost, cfg, evaluate, reference: float, prog
     exact = Population.from_mlp(ir, 1)
     samples = PopulationEvaluator(parts.fit[0])  # the fit part's encodings, once for every path
     paths = [faithful_descent(exact, parts.fit[0], cost, steps=cfg.faithful_steps, floor=cfg.faithful_floor,
-                              step_area=a, seed=cfg.seed, evaluator=samples, bias_steps=b)
-             for b in cfg.faithful_bias_steps or (False,) for a in cfg.faithful_step_areas]
+                              step_area=a, seed=cfg.seed, evaluator=samples) for a in cfg.faithful_step_areas]
     states = Population.concat(paths)
     return score(states, evaluate, cost, cfg, reference) if states.size else None
 

@@ -51,10 +51,6 @@ class SearchConfig:
     # near the exact end. Measured on the bench models, smallest design certified within 1 %
     # (estimated area, coarse / fine): Pendigits 1.73x / 2.04x, Cardio 2.51x / 2.93x,
     # WhiteWine 2.89x / 2.82x, RedWine 2.54x / 1.91x; both together take the better of the two.
-    # Each step size once as is and once with bias steps after every step (memetic.py
-    # restore_biases: re-centre a neuron after a cut, winning back decisions): the two kinds
-    # take different paths, and each is the better one on some sets.
     faithful_steps: int = 300
     faithful_floor: float = 0.98
     faithful_step_areas: tuple[float, ...] = (0.03, 0.0075)
-    faithful_bias_steps: tuple[bool, ...] = (False, True)

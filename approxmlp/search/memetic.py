@@ -40,7 +40,6 @@ import numpy as np
 
 from .genome import Population
 from ..core.csd import csd
-from ..core.ir import MAX_BIAS_BITS
 from ..cost.model import CostModel
 from .retrain import RetrainConfig, retrain
 
@@ -227,7 +226,7 @@ def pick_cuts(cuts: Cuts, acc: np.ndarray, acc0: float, area0: float, cost: Cost
 def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evaluator, cost: CostModel, *,
                    steps: int, per_step: int = 4, shortlist: int = 48, candidates: int = 256,
                    step_area: float = 0.03, retrain_every: int = 4, retrain_cfg: RetrainConfig | None = None, seed: int = 0,
-                   floor: float = 0.0, after_step=None) -> Population:
+                   floor: float = 0.0) -> Population:
     """A descent from individual ``i`` by cuts. Each step takes the single cuts
     (:func:`single_cuts`), all of them or, on a big network, a sample of at least
     ``candidates`` (drawn in proportion to their rough saving); evaluates them on
@@ -238,8 +237,7 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
     a tenth of the accuracy left above ``floor`` (cuts that each cost little may cost a
     lot together: a step stays small).
     Every ``retrain_every`` steps the constants are retrained (0: never; then every state
-    is one of the path); ``after_step`` (design -> design), if given, mends each step's
-    result first (the faithful descent's bias steps). Stops after ``steps`` steps or below accuracy ``floor``. Returns
+    is one of the path). Stops after ``steps`` steps or below accuracy ``floor``. Returns
     the retrained states of the path, the start excluded: empty when no step was taken
     (a copy of the start would be offered again as a new design). Deterministic for ``seed``."""
     from ..cost.population import population_features
@@ -272,9 +270,6 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
                 break
             taken = taken[:len(taken) // 2]
         cur = trial
-        if after_step is not None:
-            cur = after_step(cur)
-            acc_t = float((evaluator(cur)[0] == y).mean())
         if retrain_every and step % retrain_every == 0:
             cur, _ = retrain(cur, X, y, rcfg, seed=seed + step)
             acc_t = float((evaluator(cur)[0] == y).mean())
@@ -287,52 +282,8 @@ def greedy_descent(pop: Population, i: int, X: np.ndarray, y: np.ndarray, evalua
     return Population.concat(path) if path else cur.take(np.arange(0, dtype=np.int64))
 
 
-def bias_moves(base) -> list[tuple[int, int, int]]:
-    """The bias steps :func:`restore_biases` tries, as ``(layer, neuron, change)``: each
-    neuron's bias up or down by a quarter of its layer's output step (at least 1), doubled
-    while within an eighth of the layer's bias range (largest bias plus one output step).
-    A geometric ladder, because a cut's shift of the sums ranges from a rounding to a large
-    product: measured against a fixed ladder of 1-8 quarter steps (the first prototype),
-    the smallest design certified within 1 % (estimated) Cardio 3.04x -> 3.52x, WhiteWine
-    2.86x -> 3.07x, RedWine 2.36x -> 2.86x, Pendigits 2.27x -> 2.04x; on a model with large
-    biases the fixed ladder did nothing at all."""
-    moves = []
-    for li, layer in enumerate(base.layers):
-        step = max(1, 1 << max(0, layer.shift - 2))
-        top = (float(np.abs(np.asarray(layer.bias_vector)).max(initial=0)) + (1 << layer.shift)) / 8
-        mags = [step]
-        while mags[-1] * 2 <= top:
-            mags.append(mags[-1] * 2)
-        for j in range(layer.n_out):
-            moves += [(li, j, sign * m) for m in mags for sign in (-1, 1)]
-    return moves
-
-
-def restore_biases(cur: Population, evaluator, own: np.ndarray, *, rounds: int = 2) -> Population:
-    """Design 0 of ``cur`` with up to ``rounds`` bias steps, each the single one of
-    :func:`bias_moves` that wins back the most of the decisions ``own`` on the samples
-    ``evaluator`` holds; none when no step wins any. A cut shifts its neuron's sums by about
-    the mean of what it removed, so re-centring the neuron recovers part of the decisions
-    it lost, without retraining (which moves every constant, and with them decisions the
-    cut never touched)."""
-    moves = bias_moves(cur.base)
-    lo, hi = -(1 << (MAX_BIAS_BITS - 1)), (1 << (MAX_BIAS_BITS - 1)) - 1
-    for _ in range(rounds):
-        kept = int((evaluator(cur)[0] == own).sum())
-        trial = Population.concat([cur] * len(moves))
-        for k, (li, j, d) in enumerate(moves):
-            trial.biases[li][k, j] = np.clip(trial.biases[li][k, j] + d, lo, hi)
-        won = (evaluator(trial) == own[None]).sum(axis=1)
-        best = int(np.argmax(won))  # (ties: the first of the moves)
-        if won[best] <= kept:
-            break
-        cur = trial.take([best])
-    return cur
-
-
 def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: int, floor: float,
-                     per_step: int = 4, step_area: float = 0.03, seed: int = 0, evaluator=None,
-                     bias_steps: bool = False) -> Population:
+                     per_step: int = 4, step_area: float = 0.03, seed: int = 0, evaluator=None) -> Population:
     """A greedy descent (:func:`greedy_descent`) from individual 0 of ``pop`` (the exact
     design) that scores each cut by how many of the design's *own* decisions on ``X`` it
     keeps, not by accuracy, and never retrains: its states stay within ``floor`` agreement
@@ -347,20 +298,13 @@ def faithful_descent(pop: Population, X: np.ndarray, cost: CostModel, *, steps: 
     bound 0.7 %) fill the front's exact end. Scored on the labels instead (accuracy, the same
     descent otherwise), the states trade a sample lost for one won, and each such pair widens
     the paired bound: 1.67x at a bound of 1.34 % on Pendigits, 1.72x at 0.69 % on the design's
-    own decisions. ``bias_steps``: after each step, :func:`restore_biases`. Measured on the
-    bench models (smallest design certified on validation, estimated area; the coarse and
-    the fine path without bias steps, then with two more paths that take them): within 1 %
-    Cardio 2.93x -> 3.52x, WhiteWine 2.70x -> 3.07x, RedWine 2.36x -> 2.86x, Pendigits 2.04x
-    -> 2.04x; within 2 % Balance 1.77x -> 2.80x. A path with bias steps goes elsewhere, and
-    alone it was worse on some sets (Mammographic within 2 %: 4.77x -> 2.12x): hence both
-    kinds. Deterministic for ``seed``."""
+    own decisions. Deterministic for ``seed``."""
     from .evaluate import PopulationEvaluator
 
     evaluator = evaluator or PopulationEvaluator(X)
     own = evaluator(pop.take([0]))[0]  # the exact design's classes: the labels of this descent
-    mend = (lambda cur: restore_biases(cur, evaluator, own)) if bias_steps else None
     path = greedy_descent(pop, 0, X, own, evaluator, cost, steps=steps, per_step=per_step, step_area=step_area,
-                          retrain_every=0, seed=seed, floor=floor, after_step=mend)
+                          retrain_every=0, seed=seed, floor=floor)
     kept = (evaluator(path) == own[None]).mean(axis=1) >= floor  # a last step may cross the floor
     return path.take(np.flatnonzero(kept))
 
