@@ -201,7 +201,7 @@ def test_search_with_memetic_steps_resumes_to_the_same_front(tmp_path):
         run_search(ir, X, y, cost, replace(cfg, p_bias=0.1), checkpoint=ck, resume=True)
     # the faithful descent runs after the search, from the exact design: its settings do not
     # make the checkpoint another search's
-    resumed = run_search(ir, X, y, cost, replace(cfg, faithful_bias_steps=(True,), faithful_floor=0.9),
+    resumed = run_search(ir, X, y, cost, replace(cfg, faithful_step_areas=(0.01,), faithful_floor=0.9),
                          checkpoint=ck, resume=True)
     assert resumed.front.acc.tolist() == full.front.acc.tolist()
     assert resumed.front.area.tolist() == full.front.area.tolist()
