@@ -2,6 +2,7 @@
 
     python -m flows.bench.rule_sweep bench-out            # the bench's work folder
     python -m flows.bench.rule_sweep bench-out --levels 0 0.8 0.9 0.95
+    python -m flows.bench.rule_sweep bench-out/faithful2 --run explore-again   # a fronts run
 
 Why: the default ``--confidence`` trades test overshoots (a pick that loses more than its
 budget on the test split) against reductions (a stricter bound sends more budgets to a
@@ -59,11 +60,12 @@ def replay(pareto: dict, level: float) -> list[dict]:
     return out
 
 
-def sweep(folder: Path, levels: list[float]) -> list[dict]:
-    """One summary per level over every ``<set>/explore/pareto.json`` under ``folder``."""
-    runs = {p.parents[1].name: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*/explore/pareto.json"))}
+def sweep(folder: Path, levels: list[float], run: str = "explore") -> list[dict]:
+    """One summary per level over every ``<set>/<run>/pareto.json`` under ``folder`` (``run``:
+    ``explore`` for ``make bench``, ``explore-again`` for ``python -m flows.bench.fronts``)."""
+    runs = {p.parents[1].name: json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"*/{run}/pareto.json"))}
     if not runs:
-        raise SystemExit(f"no */explore/pareto.json under {folder}: run `make bench` (or pass its --out folder)")
+        raise SystemExit(f"no */{run}/pareto.json under {folder}: run `make bench` (or pass its --out folder)")
     rows = []
     for level in levels:
         picks = [(name, r) for name, p in runs.items() for r in replay(p, level)]
@@ -94,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="The bench's work folder (its --out, default bench-out/).")
     ap.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.7, 0.8, 0.9, 0.95])
+    ap.add_argument("--run", default="explore", help="the explore folder of each set: explore (make bench) or "
+                    "explore-again (python -m flows.bench.fronts)")
     a = ap.parse_args(argv)
-    print(markdown(sweep(a.folder, a.levels)), end="")
+    print(markdown(sweep(a.folder, a.levels, a.run)), end="")
     return 0
 
 
