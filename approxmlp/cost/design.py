@@ -61,7 +61,7 @@ from ..core.csd import csd
 from ..core.ir import MLP, signed_width, unsigned_width
 from ..core.ranges import analyze
 from .features import ADDERS, DESIGN_CAP, FEATURES, FA, FA_CARRY, HA, HA_CARRY, INDEX, NEURON_CAP, cap
-from .sharing import excess_ratio, saved_fraction
+from .sharing import excess_ratio, factor_of_ratio
 
 
 
@@ -269,7 +269,7 @@ def _count(mlp: MLP) -> tuple[dict[tuple[int, int], np.ndarray], int, list[float
             if li == last:  # bits constant in this score need no comparator
                 score[2] = max(score[2], const_low[j])
         ratios.append(_excess_ratio(shared, summands, layer.n_in))
-        factor = 1.0 - float(saved_fraction(np.array(ratios[-1])))
+        factor = float(factor_of_ratio(np.array(ratios[-1])))
         for j in range(layer.n_out):
             out[(li, j)][ADDERS] *= factor
         zeros_in = const_low

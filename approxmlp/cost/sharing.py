@@ -103,6 +103,12 @@ def saved_fraction(x: np.ndarray) -> np.ndarray:
     return A * x / (1.0 + B * x)
 
 
+def factor_of_ratio(x: np.ndarray) -> np.ndarray:
+    """The factor on a layer's adder counts that its shared terms leave, from its
+    :func:`excess_ratio` (for a caller that keeps the ratio too: :mod:`.design`)."""
+    return 1.0 - saved_fraction(x)
+
+
 def adder_factor(digits: np.ndarray, keys: np.ndarray, summands: np.ndarray) -> np.ndarray:
     """``(P,)``: the factor on a layer's adder counts that its shared terms leave."""
-    return 1.0 - saved_fraction(excess_ratio(digits, keys, summands))
+    return factor_of_ratio(excess_ratio(digits, keys, summands))
