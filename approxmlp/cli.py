@@ -274,7 +274,8 @@ def inspect_cmd(path: Path) -> None:
 @click.option("--max-designs", type=int, default=20, show_default=True,
               help="Most front points to emit, verify and synthesize (spread along the front).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes evaluating the population.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processes: the seed models' searches side by side, or with one seed model the population's evaluation.")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to evaluate on.")
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.npz.")
 @click.option("--no-formal", is_flag=True,

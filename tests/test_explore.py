@@ -117,6 +117,20 @@ def test_explore_from_a_pow2_seed_model(capsys, tmp_path):
     assert s["search"]["reference_train_accuracy"] == pytest.approx(exact_train)
     for p in s["points"][1:-2]:  # the search's designs keep the budget against the *baseline*
         assert p["train_accuracy"] >= exact_train - 0.05 - 1e-9
+    # --workers 2: the two searches side by side, in processes of their own: the same fronts,
+    # the same checkpoints
+    out2 = tmp_path / "explore-2"
+    code, _, err = run(capsys, "explore", "--model", str(base), "--seed-model", str(seed), "--seed-model", str(lean),
+                       "--data", "iris", "--out", str(out2), "--population", "16", "--generations", "6",
+                       "--max-designs", "2", "--workers", "2", "--no-formal", "-q")  # (proofs: above)
+    assert code == 0, err
+    s2 = json.loads((out2 / "pareto.json").read_text())
+    same = ("id", "estimated_area_um2", "area_cm2", "train_accuracy", "validation_accuracy", "test_accuracy", "origin")
+    assert [{k: p.get(k) for k in same} for p in s2["points"]] == [{k: p.get(k) for k in same} for p in s["points"]]
+    assert s2["search"]["searches"] == s["search"]["searches"]
+    for name in ("checkpoint.npz", "checkpoint-1.npz"):
+        with np.load(out / name) as a, np.load(out2 / name) as b:
+            assert all((a[k] == b[k]).all() for k in a.files if k != "meta")
 
 
 def _random_mlp(n_in: int, hidden: int, n_out: int, seed: int = 0):

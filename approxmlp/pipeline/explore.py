@@ -55,6 +55,8 @@ class ExploreOptions:
     max_loss: float = 0.05
     max_power_mw: float | None = None
     seed: int = 0
+    #: Processes: with several seed models their searches side by side (one process each),
+    #: else the evaluation of each population.
     workers: int = 1
     scheduler: str | None = None
     resume: bool = False
@@ -178,21 +180,23 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     cfg = SearchConfig(population=opts.population, generations=opts.generations, multipliers=opts.multipliers,
                        weight_bits=max(2, copts.weight_bits), max_loss=opts.max_loss,
                        max_power_mw=opts.max_power_mw, seed=opts.seed)
-    mapper, close = _mapper(opts)
+    side_by_side = opts.workers > 1 and not opts.scheduler and len(seeds) > 1
+    mapper, close = (map, lambda: None) if side_by_side else _mapper(opts)
     t0 = time.perf_counter()
     results = []
     try:
         evaluator = make_evaluator(*parts.fit, cost, mapper)
-        for k, (label, seed_ir) in enumerate(seeds):
+        if side_by_side:
+            results = _searches_side_by_side(seeds, parts, cost, cfg, out, opts, reference, progress)
+        for k, (label, seed_ir) in enumerate(seeds if not side_by_side else ()):
             progress(f"searching from {label}: NSGA-II, {cfg.population} x {cfg.generations} generations, "
                      f"{cfg.multipliers} multipliers")
             # one search per seed model (their IRs differ in activation widths and scales,
             # so they cannot share a population); each checkpoints on its own
-            ckpt = out / ("checkpoint.npz" if k == 0 else f"checkpoint-{k}.npz")
             with task(progress, "generations", cfg.generations, best_within_budget="—") as bar:
                 results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
-                                          checkpoint=ckpt, resume=opts.resume, reference_accuracy=reference,
-                                          progress=_search_bar(bar, opts.target)))
+                                          checkpoint=_checkpoint(out, k), resume=opts.resume,
+                                          reference_accuracy=reference, progress=_search_bar(bar, opts.target)))
         faithful = _faithful(ir, parts, cost, cfg, evaluator, reference, progress)
     finally:
         close()
@@ -217,6 +221,55 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     plot_front(summary, out / "pareto.png")
     (out / "report.md").write_text(explore_markdown(summary))
     return summary
+
+
+def _checkpoint(out: Path, k: int) -> Path:
+    """Where the search from the ``k``-th seed model checkpoints."""
+    return out / ("checkpoint.npz" if k == 0 else f"checkpoint-{k}.npz")
+
+
+def _searches_side_by_side(seeds, parts: "Parts", cost, cfg, out: Path, opts: "ExploreOptions", reference: float,
+                           progress) -> list:
+    """The seed models' searches at once, one process each (up to ``opts.workers``), each
+    evaluating in its own process: a search is one process's work for minutes (its memetic
+    retraining and greedy descent are not split up), so with several seed models this is
+    where the cores go. Each search is the one a single process would run (same seed, same
+    checkpoints, same front); their generations report into one bar. Processes are spawned,
+    not forked: the parent has run torch already."""
+    import multiprocessing
+    import queue
+
+    ctx = multiprocessing.get_context("spawn")
+    labels = ", ".join(label for label, _ in seeds)
+    progress(f"searching from {labels} side by side ({min(opts.workers, len(seeds))} processes): NSGA-II, "
+             f"{cfg.population} x {cfg.generations} generations each, {cfg.multipliers} multipliers")
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=min(opts.workers, len(seeds)),
+                                                       mp_context=ctx) as pool:
+        ticks = manager.Queue()
+        futures = [pool.submit(_search_in_process, seed_ir, *parts.fit, cost, cfg, _checkpoint(out, k), opts.resume,
+                               reference, ticks) for k, (_, seed_ir) in enumerate(seeds)]
+        with task(progress, "generations", cfg.generations * len(seeds), best_within_budget="—") as bar:
+            step = _search_bar(bar, opts.target)
+            while True:
+                done = all(f.done() for f in futures)
+                try:
+                    while True:
+                        step(0, {"min_area": ticks.get(timeout=0.2 if not done else 0)})
+                except queue.Empty:
+                    pass
+                if done:
+                    break
+        return [f.result() for f in futures]  # a search's error is raised here, as in one process
+
+
+def _search_in_process(seed_ir: MLP, X: np.ndarray, y: np.ndarray, cost, cfg, checkpoint: Path, resume: bool,
+                       reference: float, ticks):
+    """One seed model's search in a worker process; each generation's smallest estimated area
+    within the budget goes to ``ticks`` for the parent's bar."""
+    from ..search.nsga2 import run_search
+
+    return run_search(seed_ir, X, y, cost, cfg, checkpoint=checkpoint, resume=resume, reference_accuracy=reference,
+                      progress=lambda gen, log: ticks.put(log.get("min_area")))
 
 
 def _search_bar(bar, target: str):

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -137,13 +137,15 @@ def points_of(summary: dict) -> list[dict]:
 
 def explore_options(out: Path, *, quick: bool, seed: int):
     """The bench's explore settings for the models trained into ``out``: defaults, EGFET,
-    the seed models of :data:`SEED_TRAINING`; formal=False: the bench proves every design
-    itself afterwards, in a timed step of its own (flows/bench/proofs.py), rather than
-    explore's default subset."""
+    the seed models of :data:`SEED_TRAINING`, their searches side by side on the machine's
+    cores (``--workers``; the quick run, inside the test suite's own processes, one by one);
+    formal=False: the bench proves every design itself afterwards, in a timed step of its
+    own (flows/bench/proofs.py), rather than explore's default subset."""
     from approxmlp.pipeline.explore import ExploreOptions
 
     return ExploreOptions(target="printed", seed=seed, seed_model=tuple(out / f"model-{k}.pt" for k in SEED_TRAINING),
-                          formal=False, **({"population": 24, "generations": 8, "max_designs": 6} if quick else {}))
+                          formal=False, **({"population": 24, "generations": 8, "max_designs": 6} if quick else
+                                           {"workers": min(os.cpu_count() or 1, len(SEED_TRAINING))}))
 
 
 def _synth(rtl: Path, target: str) -> dict:
