@@ -39,7 +39,8 @@ from flows.bench.suite import BENCHES
 PENDIGITS_CAP_CM2 = 6.5
 
 
-def run_set(name: str, out: Path, shared: Path, seed: int = 0, searches: Path | None = None) -> dict:
+def run_set(name: str, out: Path, shared: Path, seed: int = 0, searches: Path | None = None,
+            generations: int | None = None) -> dict:
     """Explore one set's stored models again; its EGFET picks and timings. ``searches``: an
     earlier run's folder whose finished searches are resumed instead of run again."""
     from approxmlp.pipeline.explore import run_explore
@@ -48,6 +49,8 @@ def run_set(name: str, out: Path, shared: Path, seed: int = 0, searches: Path | 
     folder = out / name
     spec = str(shared / "datasets" / b.spec)
     opts = explore_options(folder, quick=False, seed=seed)
+    if generations is not None:
+        opts = dataclasses.replace(opts, generations=generations)
     if searches is not None:
         done = sorted((searches / name / "explore-again").glob("checkpoint*.npz"))
         if not done:
@@ -100,7 +103,8 @@ def markdown(res: dict) -> list[str]:
          "and now: area cm², validation / test accuracy %." + (f" {res['note']}" if res.get("note") else "")
          + (" The searches are those of an earlier run of this step, resumed from its checkpoints "
             f"(`--searches {res['searches_of']}`): *explore s now* counts the faithful descent, the "
-            "selection and the realization only." if res.get("searches_of") else ""), "",
+            "selection and the realization only." if res.get("searches_of") else "")
+         + (f" Each search ran {res['generations']} generations." if res.get("generations") else ""), "",
          "| set | budget | before: design, cm², val / test | now: design, cm², val / test | area now/before | "
          "exact cm² before / now | explore s before / now |", "|---|---|---|---|---|---|---|"]
     for s in res["sets"]:
@@ -160,17 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--note", default="", help="a sentence for the section (e.g. how loaded the machine was)")
     ap.add_argument("--searches", type=Path, default=None, metavar="DIR",
                     help="resume the finished searches of an earlier run of this step instead of running them")
+    ap.add_argument("--generations", type=int, default=None,
+                    help="explore's --generations for this run (default: the bench's, explore's default)")
     a = ap.parse_args(argv)
     before = {r["name"]: r for r in json.loads(a.previous.read_text())}
     names = a.only or [b.name for b in BENCHES]
     sets = []
     for name in names:
-        now = run_set(name, a.out, a.shared, searches=a.searches)
+        now = run_set(name, a.out, a.shared, searches=a.searches, generations=a.generations)
         sets.append(compare(now, before[name]))
         (a.out / name / "explore-again" / "fronts.json").write_text(json.dumps(now, indent=1, default=str) + "\n")
         log(f"{name}: done in {now['explore_s']:.0f} s")
     keep_standalone(a.out, "fronts.json", {"sets": sets, "note": a.note,
-                                           "searches_of": None if a.searches is None else str(a.searches)}, "python -m flows.bench.fronts", markdown)
+                                           "searches_of": None if a.searches is None else str(a.searches),
+                                           "generations": a.generations}, "python -m flows.bench.fronts", markdown)
     return 0
 
 
