@@ -186,17 +186,18 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     results = []
     try:
         evaluator = make_evaluator(*parts.fit, cost, mapper)
+        # one search per seed model (their IRs differ in activation widths and scales, so they
+        # cannot share a population); each checkpoints on its own
         if side_by_side:
             results = _searches_side_by_side(seeds, parts, cost, cfg, out, opts, reference, progress)
-        for k, (label, seed_ir) in enumerate(seeds if not side_by_side else ()):
-            progress(f"searching from {label}: NSGA-II, {cfg.population} x {cfg.generations} generations, "
-                     f"{cfg.multipliers} multipliers")
-            # one search per seed model (their IRs differ in activation widths and scales,
-            # so they cannot share a population); each checkpoints on its own
-            with task(progress, "generations", cfg.generations, best_within_budget="—") as bar:
-                results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
-                                          checkpoint=_checkpoint(out, k), resume=opts.resume,
-                                          reference_accuracy=reference, progress=_search_bar(bar, opts.target)))
+        else:
+            for k, (label, seed_ir) in enumerate(seeds):
+                progress(f"searching from {label}: NSGA-II, {cfg.population} x {cfg.generations} generations, "
+                         f"{cfg.multipliers} multipliers")
+                with task(progress, "generations", cfg.generations, best_within_budget="—") as bar:
+                    results.append(run_search(seed_ir, *parts.fit, cost, cfg, evaluate=evaluator,
+                                              checkpoint=_checkpoint(out, k), resume=opts.resume,
+                                              reference_accuracy=reference, progress=_search_bar(bar, opts.target)))
         faithful = _faithful(ir, parts, cost, cfg, evaluator, reference, progress)
     finally:
         close()
