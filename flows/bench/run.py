@@ -48,10 +48,10 @@ from flows.bench.suite import BENCHES, SEED_TRAINING, TARGETS, Bench
 
 
 # ----------------------------------------------------------------------------- one data set
-def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int, val_fraction: float = 0.2) -> dict:
+def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int, val_fraction: float | None = None) -> dict:
     """Train, compile, explore and re-measure one data set; a dict of numbers and timings.
     ``val_fraction``: the validation part of the training split that ``train`` early-stops on
-    and explore picks on (the tool's ``--val-fraction``; the bench keeps the default)."""
+    and explore picks on (the tools' ``--val-fraction``; None: their default, the bench's)."""
     from approxmlp.frontend import qat
     from approxmlp.pipeline.compiler import CompileOptions, compile_model
     from approxmlp.frontend.data import load_dataset
@@ -66,7 +66,8 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int, val_fr
 
     log(f"{b.name} {topo}: train (QAT: the int-weight baseline, then the pow2 seeds of the search)")
     small = {"restarts": 1, "epochs": 60, "float_epochs": 60} if quick else {}
-    small |= {"val_fraction": val_fraction}
+    if val_fraction is not None:
+        small |= {"val_fraction": val_fraction}
     name = b.name.lower().replace("-", "_")
     t = time.perf_counter()
     res = qat.train(data, qat.TrainConfig(hidden=b.hidden, seed=seed, **small), name=name)
@@ -91,13 +92,15 @@ def run_one(b: Bench, shared: Path, out: Path, *, quick: bool, seed: int, val_fr
     row["float_accuracy"] = res.summary["float_accuracy"]["test"]
 
     log(f"{b.name}: explore (NSGA-II, EGFET cost model)")
-    opts = dataclasses.replace(explore_options(out, quick=quick, seed=seed), val_fraction=val_fraction)
+    opts = explore_options(out, quick=quick, seed=seed)
+    if val_fraction is not None:
+        opts = dataclasses.replace(opts, val_fraction=val_fraction)
     t = time.perf_counter()
     summary = run_explore(model, spec, out / "explore", opts, progress=lambda m: None)
     row["explore_s"] = time.perf_counter() - t
     row["search_s"] = summary["search"]["seconds"]
     row["selection"] = {k: summary["selection"][k] for k in ("samples", "confidence", "finest_budget", "rule")}
-    row["selection"]["val_fraction"] = val_fraction
+    row["selection"]["val_fraction"] = opts.val_fraction
     row["evaluations"] = summary["search"]["evaluations"]
 
     points = points_of(summary)
@@ -291,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="Where the raw figures of the tables go (results.json, meta.json), to be committed.")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="Folder holding datasets/.")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--val-fraction", type=float, default=0.2,
-                    help="The tools' --val-fraction for every data set (default 0.2, the tools' own): "
+    ap.add_argument("--val-fraction", type=float, default=None,
+                    help="The tools' --val-fraction for every data set (default: theirs): "
                          "the trade-off between samples to fit and samples to certify, measured.")
     ap.add_argument("--no-scaling", action="store_true",
                     help="Skip the scaling section (flows/bench/scaling.py; also skipped with --only).")
@@ -312,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown data set {', '.join(unknown)}; choose from {', '.join(b.name for b in BENCHES)}")
         benches = tuple(known[n.lower()] for n in a.only)
-    if not 0 < a.val_fraction < 1:
+    if a.val_fraction is not None and not 0 < a.val_fraction < 1:
         ap.error(f"--val-fraction {a.val_fraction} is outside (0, 1)")
     if not (a.shared / "datasets").is_dir():
         ap.error(f"no reference data at {a.shared / 'datasets'}; pass --shared DIR")
