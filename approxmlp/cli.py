@@ -257,7 +257,8 @@ def inspect_cmd(path: Path) -> None:
 @OPT_TARGET
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--population", type=int, default=96, show_default=True)
-@click.option("--generations", type=int, default=300, show_default=True)
+@click.option("--generations", type=int, default=None,
+              help="Generations of each search [default: 300; 600 for networks of more than 100 weights].")
 @click.option("--multipliers", type=click.Choice(["int", "pow2", "csd2", "csd3"]), default="csd2", show_default=True,
               help="Values the constant multipliers may take: any integer, 0/±2^k, or 2/3 signed digits.")
 @click.option("--max-loss", type=float, default=0.05, show_default=True,
@@ -285,7 +286,7 @@ def inspect_cmd(path: Path) -> None:
 @OPT_REQUANTIZE
 @click.option("-q", "--quiet", is_flag=True)
 def explore_cmd(model: Path, seed_model: tuple[Path, ...], data: str, target: str, out: Path, population: int,
-                generations: int, multipliers: str, max_loss: float, val_fraction: float, confidence: float,
+                generations: int | None, multipliers: str, max_loss: float, val_fraction: float, confidence: float,
                 max_power_mw: float | None, max_designs: int, seed: int,
                 workers: int, scheduler: str | None, resume: bool, no_formal: bool, label: str | None,
                 requantize: bool,

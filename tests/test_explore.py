@@ -167,6 +167,19 @@ def test_children_get_the_same_number_of_gene_changes_whatever_the_network_size(
     assert changes.max() <= 40
 
 
+def test_a_longer_genome_gets_more_generations_unless_the_user_names_them():
+    """300 generations, 600 above 100 weights (Pendigits 16-5-10: 130), by default only."""
+    from approxmlp.pipeline.explore import ExploreOptions
+    from approxmlp.search.config import default_generations
+
+    assert default_generations(4 * 3 + 3 * 3) == 300     # Balance 4-3-3
+    assert default_generations(21 * 3 + 3 * 3) == 300    # Cardio 21-3-3
+    assert default_generations(100) == 300
+    assert default_generations(16 * 5 + 5 * 10) == 600   # Pendigits 16-5-10
+    assert default_generations(64 * 16 + 16 * 10) == 600  # capped: digits 64-16-10
+    assert ExploreOptions().generations is None and ExploreOptions(generations=42).generations == 42
+
+
 def _split_folder(folder, data, permute_test: bool = False, with_val: bool = False):
     """``data`` as a split folder (one-hot labels, as the reference splits); optionally with
     the test labels randomly permuted, or with a validation split of its own."""

@@ -50,7 +50,8 @@ from .summary import summarize
 class ExploreOptions:
     target: str = "printed"
     population: int = 96
-    generations: int = 300
+    #: None: :func:`approxmlp.search.config.default_generations` of the model's connections.
+    generations: int | None = None
     multipliers: str = "csd2"
     max_loss: float = 0.05
     max_power_mw: float | None = None
@@ -137,7 +138,7 @@ def run_explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOption
     if isinstance(opts.confidence, bool) or not 0 <= opts.confidence < 1:
         raise ApproxMLPError(f"--confidence must be in 0..1 (0.9: the loss bound holds with 90 % confidence; "
                              f"0: pick on the point estimate), not {opts.confidence}")
-    if opts.population < 4 or opts.generations < 1 or opts.max_designs < 1:
+    if opts.population < 4 or (opts.generations is not None and opts.generations < 1) or opts.max_designs < 1:
         raise ApproxMLPError("--population must be >= 4, --generations >= 1 and --max-designs >= 1")
     if opts.max_power_mw is not None and not opts.max_power_mw > 0:
         raise ApproxMLPError(f"--max-power-mw must be a positive power budget in mW, not {opts.max_power_mw}; "
@@ -160,7 +161,7 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
              progress) -> dict:
     from ..cost.model import load_model as load_cost
     from ..frontend.data import load_dataset
-    from ..search.config import SearchConfig
+    from ..search.config import SearchConfig, default_generations
     from ..search.nsga2 import make_evaluator, run_search
 
     cost = load_cost(opts.target)
@@ -174,6 +175,8 @@ def _explore(model_path: Path, data_spec: str, out: Path, opts: ExploreOptions, 
     parts = Parts(fit=(quantizer(split.X_fit), split.y_fit), val=(quantizer(split.X_val), split.y_val),
                   test=(quantizer(data.X_test), data.y_test), validation=split.source)
     seeds = _seed_irs(opts, ir, quantizer, data, copts, progress)  # each integer seed keeps its own widths
+    if opts.generations is None:  # the genome's length: every weight of the topology, kept or cut
+        opts = replace(opts, generations=default_generations(sum(la.n_in * la.n_out for la in ir.layers)))
     copts = used
     reference = parts.accuracy(ir, "fit")
     make_folder(out)
