@@ -327,6 +327,34 @@ def test_rule_sweep_replays_the_pick_rule_at_other_levels():
     assert "| 90% | 0 of 2 | -1.0 | 1.0x | 10.0x |" in markdown(rows)
 
 
+def test_rule_sweep_replays_the_committed_results_to_the_bench_picks():
+    """The raw rows committed beside BENCHMARKS.md replay, at explore's default confidence, to
+    the very picks the bench made (so the README's sweeps can be rechecked without a work
+    folder); a design with no cells (every connection cut) is an infinite reduction."""
+    import json
+
+    from approxmlp.pipeline.explore import ExploreOptions
+    from flows.bench.rule_sweep import as_pareto, replay, sweep_results
+
+    path = bench.REPO / "flows" / "bench" / "results" / "results.json"
+    rows = [r for r in json.loads(path.read_text()) if "points" in r]
+    assert len(rows) == 9
+    for row in rows:
+        got = [r["design"] for r in replay(as_pareto(row), ExploreOptions().confidence)]
+        want = [b["design"] or "exact" for b in row["targets"]["printed"]["budgets"]]
+        assert got == want, row["name"]
+    (level,) = sweep_results(path, [ExploreOptions().confidence])
+    over = sum(b["design"] not in (None, "exact") and b["test_loss"] > b["max_loss"]
+               for row in rows for b in row["targets"]["printed"]["budgets"])
+    assert level["picks"] == 27 and level["over"] == over
+    constant = {"points": [{"id": "exact", "area_cm2": 4.0, "verification": {"passed": True}, "loss_bound": 0.0,
+                            "validation_loss": {"n": 500, "worse": 0, "better": 0}},
+                           {"id": "p00", "area_cm2": 0.0, "verification": {"passed": True}, "loss_bound": 0.0,
+                            "validation_loss": {"n": 500, "worse": 0, "better": 0}, "test_loss": {"loss": 0.0}}],
+                "budgets": [{"max_loss": 0.05}]}
+    assert replay(constant, 0.9)[0]["reduction"] == float("inf")
+
+
 @pytest.mark.skipif(not (bench.REPO / "bench-out").is_dir(), reason="no bench-out/ (run make bench)")
 def test_rule_sweep_at_the_default_level_gives_the_bench_picks():
     """Replayed at explore's default confidence, every budget gets the design explore picked."""

@@ -3,6 +3,7 @@
     python -m flows.bench.rule_sweep bench-out            # the bench's work folder
     python -m flows.bench.rule_sweep bench-out --levels 0 0.8 0.9 0.95
     python -m flows.bench.rule_sweep bench-out/faithful2 --run explore-again   # a fronts run
+    python -m flows.bench.rule_sweep --results flows/bench/results/valfraction-0.4.json  # committed rows
 
 Why: the default ``--confidence`` trades test overshoots (a pick that loses more than its
 budget on the test split) against reductions (a stricter bound sends more budgets to a
@@ -12,6 +13,8 @@ realized point of ``pareto.json`` keeps, so each budget's pick can be replayed a
 without re-running the search: the realized designs are fixed, only the rule moves. Level
 0 is the point estimate (the rule before the bound). The test split is only scored here,
 as in the bench: it says what each rule *would have* promised, it chooses nothing.
+``--results`` replays the raw rows a run commits beside BENCHMARKS.md (``results.json`` and
+the like keep every realized design's counts too), so the sweep needs no work folder.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def replay(pareto: dict, level: float) -> list[dict]:
     pts = []
     for p in pareto["points"]:
         # the seed models as trained are shown for comparison, never picked (no bound)
-        if p.get("validation_loss") and p.get("area_cm2") and p.get("loss_bound") is not None:
+        if p.get("validation_loss") and p.get("area_cm2") is not None and p.get("loss_bound") is not None:
             pts.append(dict(p, replay_bound=bound(p["validation_loss"], level)))
     out = []
     for b in pareto["budgets"]:
@@ -55,9 +58,21 @@ def replay(pareto: dict, level: float) -> list[dict]:
                                verified=lambda p: bool((p.get("verification") or {}).get("passed")),
                                bound_key="replay_bound") or exact
         test = (pick.get("test_loss") or {}).get("loss", 0.0)
-        out.append({"budget": b["max_loss"], "design": pick["id"], "reduction": exact["area_cm2"] / pick["area_cm2"],
+        # a design that cut every connection is a constant: no cells at all
+        reduction = exact["area_cm2"] / pick["area_cm2"] if pick["area_cm2"] else float("inf")
+        out.append({"budget": b["max_loss"], "design": pick["id"], "reduction": reduction,
                     "test_loss": test, "over": test > b["max_loss"] + 1e-12})
     return out
+
+
+def as_pareto(row: dict) -> dict:
+    """A bench results row (``flows/bench/run.py``: one data set, its realized designs with
+    their EGFET figures and validation counts) in the shape :func:`replay` reads."""
+    from approxmlp.pipeline.select import BUDGETS
+
+    points = [{"id": p["id"], "area_cm2": p["printed"]["area_cm2"], "verification": {"passed": p["verified"]},
+               **{k: p.get(k) for k in ("validation_loss", "loss_bound", "test_loss")}} for p in row["points"]]
+    return {"points": points, "budgets": [{"max_loss": b} for b in BUDGETS]}
 
 
 def sweep(folder: Path, levels: list[float], run: str = "explore") -> list[dict]:
@@ -66,6 +81,17 @@ def sweep(folder: Path, levels: list[float], run: str = "explore") -> list[dict]
     runs = {p.parents[1].name: json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"*/{run}/pareto.json"))}
     if not runs:
         raise SystemExit(f"no */{run}/pareto.json under {folder}: run `make bench` (or pass its --out folder)")
+    return sweep_runs(runs, levels)
+
+
+def sweep_results(path: Path, levels: list[float]) -> list[dict]:
+    """The sweep over a committed results file's rows (the sets that ran)."""
+    rows = json.loads(Path(path).read_text())
+    return sweep_runs({r["name"]: as_pareto(r) for r in rows if "points" in r}, levels)
+
+
+def sweep_runs(runs: dict[str, dict], levels: list[float]) -> list[dict]:
+    """One summary per level over ``runs`` (set name -> its ``pareto.json``)."""
     rows = []
     for level in levels:
         picks = [(name, r) for name, p in runs.items() for r in replay(p, level)]
@@ -86,7 +112,7 @@ def markdown(rows: list[dict]) -> str:
             + " | ".join(f"median reduction {b:.0%}" for b in budgets) + " |")
     lines = [head, "|" + "---|" * (3 + len(budgets))]
     for r in rows:
-        name = "point estimate" if r["level"] == 0 else f"{r['level']:.0%}"
+        name = "point estimate" if r["level"] == 0 else f"{100 * r['level']:g}%"
         lines.append(f"| {name} | {r['over']} of {r['picks']} | {100 * r['worst_excess']:+.1f} | "
                      + " | ".join(f"{r['medians'][b]:.1f}x" for b in budgets) + " |")
     return "\n".join(lines) + "\n"
@@ -94,12 +120,17 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path, help="The bench's work folder (its --out, default bench-out/).")
+    ap.add_argument("folder", type=Path, nargs="?", help="The bench's work folder (its --out, default bench-out/).")
+    ap.add_argument("--results", type=Path, default=None, metavar="FILE",
+                    help="Replay a committed results file instead (e.g. flows/bench/results/results.json).")
     ap.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.7, 0.8, 0.9, 0.95])
     ap.add_argument("--run", default="explore", help="the explore folder of each set: explore (make bench) or "
                     "explore-again (python -m flows.bench.fronts)")
     a = ap.parse_args(argv)
-    print(markdown(sweep(a.folder, a.levels, a.run)), end="")
+    if (a.folder is None) == (a.results is None):
+        ap.error("give the bench's work folder or --results FILE (one of them)")
+    rows = sweep_results(a.results, a.levels) if a.results else sweep(a.folder, a.levels, a.run)
+    print(markdown(rows), end="")
     return 0
 
 
